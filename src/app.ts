@@ -1,0 +1,93 @@
+// The API server: Express 5 + Apollo Server 5 on one http.Server (graphql-ws shares it for subscriptions).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { ApolloServer } from '@apollo/server';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import mongoose from 'mongoose';
+import { GraphQLError } from 'graphql';
+import type { Config } from './config.js';
+import { logger } from './logger.js';
+import { appSchema } from './schema/index.js';
+import { createContext, type Context } from './schema/context.js';
+import { userFromAuthorization } from './schema/auth.js';
+import { formatError } from './schema/errors.js';
+
+export interface ApiServer {
+  /** http://host:port/graphql */
+  url: string;
+  port: number;
+  httpServer: http.Server;
+  /** Stops accepting, lets in-flight requests finish, closes WebSockets. */
+  stop(): Promise<void>;
+}
+
+export async function startApiServer(c: Config, opts: { port?: number; host?: string } = {}): Promise<ApiServer> {
+  const log = logger().child({ component: 'api' });
+  const schema = await appSchema();
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = http.createServer(app);
+
+  const apollo = new ApolloServer<Context>({
+    schema,
+    introspection: true,
+    csrfPrevention: true,
+    includeStacktraceInErrorResponses: c.NODE_ENV !== 'production',
+    formatError: formatError(c.NODE_ENV === 'production', (err) => log.error({ err }, 'unexpected error in a GraphQL operation')),
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+  });
+  await apollo.start();
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const db = mongoose.connection.readyState === 1 && (await pingDatabase());
+    res.status(db ? 200 : 503).json({ status: db ? 'ready' : 'not ready', database: db ? 'up' : 'down' });
+  });
+
+  app.use(
+    '/graphql',
+    express.json({ limit: '100kb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        try {
+          return createContext(await userFromAuthorization(req.headers.authorization, c));
+        } catch (err) {
+          // A bad token is the client's problem: 401, not Apollo's default 500 for context failures.
+          if (err instanceof GraphQLError) {
+            throw new GraphQLError(err.message, { extensions: { ...err.extensions, http: { status: 401 } } });
+          }
+          throw err;
+        }
+      },
+    }),
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(opts.port ?? c.PORT, opts.host ?? c.HOST, () => resolve());
+  });
+  const addr = httpServer.address() as AddressInfo;
+  const host = addr.address === '0.0.0.0' || addr.address === '::' ? 'localhost' : addr.address;
+  const url = `http://${host}:${addr.port}/graphql`;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    port: addr.port,
+    httpServer,
+    stop: () => (stopping ??= apollo.stop()),
+  };
+}
+
+async function pingDatabase(): Promise<boolean> {
+  try {
+    await mongoose.connection.db!.admin().command({ ping: 1 }, { timeoutMS: 1000 } as never);
+    return true;
+  } catch {
+    return false;
+  }
+}

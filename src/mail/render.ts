@@ -1,0 +1,350 @@
+// The one mail renderer: MJML templates from emails/, compiled once per process, filled per email.
+//
+// MJML 5's compiler is asynchronous (mjml2html returns a Promise) and slow (tens of milliseconds), so each
+// template is compiled a single time into a list of segments. Rendering an email only walks those segments,
+// HTML-escaping every value, which keeps it cheap and makes injection impossible: values are never parsed
+// as markup or as placeholders.
+//
+// Template syntax, applied to the compiled HTML:
+//   {{name}}               the HTML-escaped value of `name`
+//   {{#name}}…{{/name}}    the enclosed HTML only when `name` is a non-empty string
+//                          (placed in <mj-raw> so MJML passes the markers through untouched)
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mjml2html from 'mjml';
+
+export type EmailKind = 'new-reservation-admin' | 'reservation-confirmed' | 'reservation-cancelled';
+
+export interface EmailFacts {
+  customer: { email: string; username: string; firstName?: string | null; lastName?: string | null };
+  reference: string;
+  startTime: Date;
+  status: string;
+  cancellationReason?: string | null;
+}
+
+export interface RenderOptions {
+  businessName: string;
+  timeZone: string;
+  adminEmail: string;
+  from: string;
+}
+
+export interface RenderedEmail {
+  to: string;
+  from: string;
+  subject: string;
+  html: string;
+  text: string;
+}
+
+export const EMAIL_KINDS: readonly EmailKind[] = [
+  'new-reservation-admin',
+  'reservation-confirmed',
+  'reservation-cancelled',
+];
+
+/** The placeholders each template must use: a template missing one, or using another, fails to compile. */
+const TEMPLATE_FIELDS: Record<EmailKind, readonly string[]> = {
+  'new-reservation-admin': ['businessName', 'customerName', 'customerEmail', 'reference', 'date', 'time'],
+  'reservation-confirmed': ['businessName', 'customerName', 'reference', 'date', 'time', 'status'],
+  'reservation-cancelled': ['businessName', 'customerName', 'reference', 'date', 'time', 'status', 'reason'],
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Formatting
+
+/** `First Last` when a first name is set (either part trimmed, last omitted when blank), else the username. */
+export function customerName(u: EmailFacts['customer']): string {
+  const first = u.firstName?.trim() ?? '';
+  if (!first) return u.username;
+  const last = u.lastName?.trim() ?? '';
+  return last ? `${first} ${last}` : first;
+}
+
+// Intl formatters are costly to build and immutable, so one per (kind, time zone) is kept.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(kind: 'date' | 'time', timeZone: string): Intl.DateTimeFormat {
+  const cacheKey = `${kind}|${timeZone}`;
+  let f = formatters.get(cacheKey);
+  if (!f) {
+    f =
+      kind === 'date'
+        ? new Intl.DateTimeFormat('en-GB', { timeZone, day: '2-digit', month: '2-digit', year: 'numeric' })
+        : new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    formatters.set(cacheKey, f);
+  }
+  return f;
+}
+
+// Built from formatToParts rather than format() so the layout never depends on the locale's punctuation.
+function parts(kind: 'date' | 'time', d: Date, timeZone: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of formatter(kind, timeZone).formatToParts(d)) out[p.type] = p.value;
+  return out;
+}
+
+/** `dd/mm/YYYY` in the given IANA time zone. */
+export function formatDate(d: Date, tz: string): string {
+  const p = parts('date', d, tz);
+  return `${p.day}/${p.month}/${p.year}`;
+}
+
+/** `HH:MM`, 24-hour clock, in the given IANA time zone. */
+export function formatTime(d: Date, tz: string): string {
+  const p = parts('time', d, tz);
+  return `${p.hour}:${p.minute}`;
+}
+
+/** `CONFIRMED` → `Confirmed`, `NO_SHOW` → `No show`. */
+export function humanStatus(status: string): string {
+  const words = status.trim().toLowerCase().replace(/_+/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
+}
+
+const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+// ---------------------------------------------------------------------------------------------------------
+// Templates: located, compiled once, cached
+
+type Segment =
+  | { type: 'html'; html: string }
+  | { type: 'value'; name: string }
+  | { type: 'section'; name: string; body: Segment[] };
+
+let compiled: Promise<Map<EmailKind, Segment[]>> | undefined;
+let compilations = 0;
+
+/**
+ * The `emails/` directory. Found by walking up from this module, because the module runs from `src/mail/`
+ * under Jest and from `dist/src/mail/` once built.
+ */
+export function templatesDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'emails');
+    if (existsSync(join(candidate, 'new-reservation-admin.mjml'))) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`email templates not found: no emails/ directory above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+}
+
+/**
+ * Compiles the three templates (once per process; later calls share the first compilation). Call it at
+ * start-up to fail fast on a broken template; renderEmail waits for it anyway.
+ */
+export async function compileTemplates(): Promise<void> {
+  await templates();
+}
+
+function templates(): Promise<Map<EmailKind, Segment[]>> {
+  if (!compiled) {
+    const attempt = compileAll();
+    compiled = attempt;
+    // A failure is not cached, so a later call can retry (for instance once a missing file is deployed).
+    attempt.catch(() => {
+      if (compiled === attempt) compiled = undefined;
+    });
+  }
+  return compiled;
+}
+
+/** How many times the template set has been compiled in this process (each time compiles all three). */
+export function compileCount(): number {
+  return compilations;
+}
+
+async function compileAll(): Promise<Map<EmailKind, Segment[]>> {
+  compilations += 1;
+  const dir = templatesDir();
+  const entries = await Promise.all(
+    EMAIL_KINDS.map(async (kind) => {
+      const filePath = join(dir, `${kind}.mjml`);
+      const result = await mjml2html(readFileSync(filePath, 'utf8'), {
+        validationLevel: 'strict',
+        keepComments: false,
+        filePath,
+      });
+      const segments = parseTemplate(result.html, filePath);
+      checkFields(segments, TEMPLATE_FIELDS[kind], filePath);
+      return [kind, segments] as const;
+    }),
+  );
+  return new Map(entries);
+}
+
+const TAG = /\{\{\s*([#/]?)([A-Za-z][A-Za-z0-9_]*)\s*\}\}/g;
+
+function parseTemplate(html: string, file: string): Segment[] {
+  const root: Segment[] = [];
+  const stack: { name: string; body: Segment[] }[] = [];
+  let current = root;
+  let last = 0;
+  for (const m of html.matchAll(TAG)) {
+    if (m.index > last) current.push({ type: 'html', html: html.slice(last, m.index) });
+    last = m.index + m[0].length;
+    const [, sigil, name] = m as unknown as [string, string, string];
+    if (sigil === '#') {
+      const section: Segment = { type: 'section', name, body: [] };
+      current.push(section);
+      stack.push({ name, body: current });
+      current = section.body;
+    } else if (sigil === '/') {
+      const open = stack.pop();
+      if (!open || open.name !== name) throw new Error(`${file}: {{/${name}}} does not close an open section`);
+      current = open.body;
+    } else {
+      current.push({ type: 'value', name });
+    }
+  }
+  if (stack.length) throw new Error(`${file}: section {{#${stack.at(-1)!.name}}} is never closed`);
+  if (last < html.length) current.push({ type: 'html', html: html.slice(last) });
+  return root;
+}
+
+function checkFields(segments: Segment[], fields: readonly string[], file: string): void {
+  const used = new Set<string>();
+  const visit = (list: Segment[]) => {
+    for (const s of list) {
+      if (s.type === 'html') continue;
+      used.add(s.name);
+      if (s.type === 'section') visit(s.body);
+    }
+  };
+  visit(segments);
+  const unknown = [...used].filter((n) => !fields.includes(n));
+  const missing = fields.filter((n) => !used.has(n));
+  if (unknown.length) throw new Error(`${file}: unknown placeholder(s) ${unknown.join(', ')}`);
+  if (missing.length) throw new Error(`${file}: missing placeholder(s) ${missing.join(', ')}`);
+}
+
+function fill(segments: Segment[], values: Readonly<Record<string, string>>): string {
+  let out = '';
+  for (const s of segments) {
+    if (s.type === 'html') out += s.html;
+    else if (s.type === 'value') out += escapeHtml(values[s.name] ?? '');
+    else if (values[s.name]) out += fill(s.body, values);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Emails
+
+type Fields = {
+  businessName: string;
+  customerName: string;
+  customerEmail: string;
+  reference: string;
+  date: string;
+  time: string;
+  status: string;
+  reason: string;
+};
+
+/** Subject, recipient and plain-text part of each kind; the HTML part comes from its template. */
+const KINDS: Record<EmailKind, { subject(f: Fields): string; to(facts: EmailFacts, o: RenderOptions): string; text(f: Fields): string }> = {
+  'new-reservation-admin': {
+    subject: (f) => `🔔 New Reservation #${f.reference} - Action Required`,
+    to: (_facts, o) => o.adminEmail,
+    text: (f) =>
+      lines(
+        'New reservation: action required',
+        '',
+        'A customer has made a new reservation. It stays pending until an admin confirms or cancels it.',
+        '',
+        `Customer:  ${f.customerName}`,
+        `Email:     ${f.customerEmail}`,
+        `Reference: ${f.reference}`,
+        `Date:      ${f.date}`,
+        `Time:      ${f.time}`,
+        '',
+        '--',
+        `${f.businessName} · Reservation notifications for administrators.`,
+      ),
+  },
+  'reservation-confirmed': {
+    subject: () => 'Your Reservation is Confirmed!',
+    to: (facts) => facts.customer.email,
+    text: (f) =>
+      lines(
+        `Hi ${f.customerName},`,
+        '',
+        'Good news: your reservation has been confirmed. We look forward to seeing you.',
+        '',
+        `Reference: ${f.reference}`,
+        `Date:      ${f.date}`,
+        `Time:      ${f.time}`,
+        `Status:    ${f.status}`,
+        '',
+        'Please keep your reference handy; it helps us find your booking quickly.',
+        '',
+        '--',
+        `${f.businessName} · This is an automated message about reservation ${f.reference}.`,
+      ),
+  },
+  'reservation-cancelled': {
+    subject: () => 'Your Reservation has been Cancelled',
+    to: (facts) => facts.customer.email,
+    text: (f) =>
+      lines(
+        `Hi ${f.customerName},`,
+        '',
+        "We're sorry to let you know that your reservation has been cancelled.",
+        '',
+        `Reference: ${f.reference}`,
+        `Date:      ${f.date}`,
+        `Time:      ${f.time}`,
+        `Status:    ${f.status}`,
+        ...(f.reason ? ['', 'Reason:', f.reason] : []),
+        '',
+        'If you would like to book another time, we will be glad to see you.',
+        '',
+        '--',
+        `${f.businessName} · This is an automated message about reservation ${f.reference}.`,
+      ),
+  },
+};
+
+function lines(...l: string[]): string {
+  return `${l.join('\n')}\n`;
+}
+
+// Single-line fields stay on one line (a newline in a name must not break the subject or the text layout).
+const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
+
+/**
+ * Renders one email. Asynchronous only because the first call in a process may have to wait for the
+ * one-time template compilation; every later call resolves without compiling anything.
+ */
+export async function renderEmail(kind: EmailKind, facts: EmailFacts, opts: RenderOptions): Promise<RenderedEmail> {
+  const compiledTemplates = await templates();
+  const spec = KINDS[kind];
+  if (!spec) throw new Error(`unknown email kind: ${String(kind)}`);
+
+  const fields: Fields = {
+    businessName: oneLine(opts.businessName),
+    customerName: oneLine(customerName(facts.customer)),
+    customerEmail: oneLine(facts.customer.email),
+    reference: oneLine(facts.reference),
+    date: formatDate(facts.startTime, opts.timeZone),
+    time: formatTime(facts.startTime, opts.timeZone),
+    status: humanStatus(facts.status),
+    reason: facts.cancellationReason?.trim() ?? '',
+  };
+
+  return {
+    to: spec.to(facts, opts),
+    from: opts.from,
+    subject: spec.subject(fields),
+    html: fill(compiledTemplates.get(kind)!, fields),
+    text: spec.text(fields),
+  };
+}

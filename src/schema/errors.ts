@@ -1,0 +1,77 @@
+// The one place that maps failures to GraphQL error codes.
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+import mongoose from 'mongoose';
+import { TransitionError } from '../models/reservation.js';
+
+export const ErrorCode = {
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  INVALID_TRANSITION: 'INVALID_TRANSITION',
+  TOO_MANY_REQUESTS: 'TOO_MANY_REQUESTS',
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export function appError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+export const unauthenticated = (message = 'You must be logged in') => appError(ErrorCode.UNAUTHENTICATED, message);
+export const forbidden = (message = 'You are not allowed to do this') => appError(ErrorCode.FORBIDDEN, message);
+export const notFound = (message = 'Reservation not found') => appError(ErrorCode.NOT_FOUND, message);
+export const badInput = (message: string, field?: string) =>
+  appError(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
+
+/** Domain errors thrown below the resolvers, as GraphQL errors. */
+export function toGraphQLError(err: unknown): unknown {
+  if (err instanceof TransitionError) {
+    return err.kind === 'NOT_FOUND'
+      ? notFound()
+      : appError(ErrorCode.INVALID_TRANSITION, err.message, { status: err.current, to: err.to });
+  }
+  return err;
+}
+
+const KNOWN = new Set<string>(Object.values(ErrorCode));
+
+function isDatabaseUnavailable(err: unknown): boolean {
+  return (
+    err instanceof mongoose.mongo.MongoServerSelectionError ||
+    err instanceof mongoose.mongo.MongoNetworkError ||
+    err instanceof mongoose.mongo.MongoNotConnectedError ||
+    (err instanceof Error && /buffering timed out|Client must be connected|connection .* closed/i.test(err.message))
+  );
+}
+
+/**
+ * Apollo's formatError: known codes pass through; GraphQL's own validation and parse errors pass through;
+ * anything else is an internal error whose message and stack never reach clients in production.
+ */
+export function formatError(production: boolean, log: (err: unknown) => void) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const code = formatted.extensions?.code as string | undefined;
+    if (code && KNOWN.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) return formatted;
+    if (code && code !== ErrorCode.INTERNAL_SERVER_ERROR) return formatted; // GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED...
+    if (isDatabaseUnavailable(original)) {
+      return {
+        message: 'The database is unavailable; try again shortly',
+        locations: formatted.locations,
+        path: formatted.path,
+        extensions: { code: ErrorCode.SERVICE_UNAVAILABLE },
+      };
+    }
+    log(original);
+    if (!production) return formatted;
+    return {
+      message: 'Internal server error',
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+    };
+  };
+}

@@ -1,0 +1,18 @@
+import 'reflect-metadata';
+import { buildSchema, type NonEmptyArray } from 'type-graphql';
+import type { GraphQLSchema } from 'graphql';
+import { ReservationResolver } from './reservation/reservation.resolver.js';
+import { UserResolver } from './user/user.resolver.js';
+
+const resolvers: NonEmptyArray<Function> = [UserResolver, ReservationResolver];
+
+let built: Promise<GraphQLSchema> | undefined;
+
+/** The schema, built once per process (type-graphql builds are not free). */
+export function appSchema(): Promise<GraphQLSchema> {
+  built ??= buildSchema({
+    resolvers,
+    validate: { forbidUnknownValues: false },
+  });
+  return built;
+}

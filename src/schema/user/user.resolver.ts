@@ -1,0 +1,41 @@
+import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { config } from '../../config.js';
+import { User as UserModel } from '../../models/user.js';
+import { dummyHash, verifyPassword } from '../../lib/password.js';
+import { createUser, DuplicateUserError } from '../../lib/users.js';
+import { issueToken } from '../auth.js';
+import type { Context } from '../context.js';
+import { appError, badInput, ErrorCode } from '../errors.js';
+import { AuthPayload, User } from './user.type.js';
+import { SignUpInput } from './sign-up.input.js';
+import { userView } from './user.view.js';
+
+@Resolver(() => User)
+export class UserResolver {
+  @Query(() => User, { nullable: true, description: 'The logged-in user, or null.' })
+  async me(@Ctx() ctx: Context): Promise<User | null> {
+    if (!ctx.user) return null;
+    const u = await ctx.loaders.user.load(ctx.user.id.toString());
+    return u ? userView(u) : null;
+  }
+
+  @Mutation(() => AuthPayload, { description: 'Creates a customer account and logs it in.' })
+  async signUp(@Arg('input', () => SignUpInput) input: SignUpInput): Promise<AuthPayload> {
+    try {
+      const user = await createUser(input);
+      return { token: await issueToken(user, config()), user: userView(user) };
+    } catch (err) {
+      if (err instanceof DuplicateUserError) throw badInput(err.message, err.field);
+      throw err;
+    }
+  }
+
+  @Mutation(() => AuthPayload)
+  async logIn(@Arg('email') email: string, @Arg('password') password: string): Promise<AuthPayload> {
+    const user = await UserModel.findOne({ email: String(email).trim().toLowerCase() }).select('+passwordHash');
+    // Unknown email and wrong password: same error, same work (a hash is verified either way).
+    const ok = await verifyPassword(String(password), user?.passwordHash ?? (await dummyHash()));
+    if (!user || !ok) throw appError(ErrorCode.UNAUTHENTICATED, 'Invalid email or password');
+    return { token: await issueToken(user, config()), user: userView(user) };
+  }
+}

@@ -1,0 +1,34 @@
+// Jest global setup: one MongoDB-compatible server for the whole run, unless one is given
+// (TEST_MONGODB_URI, else MONGODB_URI). Workers inherit TEST_MONGODB_URI; tests then use their own databases
+// (support/mongo.ts: uniqueDbName).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EmbeddedMongo } from '../../src/db/embedded.js';
+
+declare global {
+  var __embeddedMongo: EmbeddedMongo | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  if (process.env.TEST_MONGODB_URI) return;
+  if (process.env.MONGODB_URI) {
+    process.env.TEST_MONGODB_URI = process.env.MONGODB_URI;
+    return;
+  }
+  // Jest loads global setup through its CommonJS require hook, where Jest's moduleNameMapper (`.js` → `.ts`)
+  // does not apply: name the TypeScript file itself.
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const modulePath = path.join(here, '..', '..', 'src', 'db', 'embedded.ts');
+  const { startEmbeddedMongo } = (await import(modulePath)) as typeof import('../../src/db/embedded.js');
+  const started = Date.now();
+  const mongo = await startEmbeddedMongo({
+    dataDir: path.join(here, '..', '..', '.data', 'test'),
+    ephemeral: true,
+    log: (msg) => {
+      if (process.env.DEBUG_EMBEDDED_MONGO) process.stderr.write(`${msg}\n`);
+    },
+  });
+  process.stderr.write(`\n[test] ${mongo.kind} at ${mongo.uri} (started in ${Date.now() - started} ms)\n`);
+  process.env.TEST_MONGODB_URI = mongo.uri;
+  globalThis.__embeddedMongo = mongo;
+}

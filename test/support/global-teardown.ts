@@ -1,0 +1,11 @@
+import type { EmbeddedMongo } from '../../src/db/embedded.js';
+
+declare global {
+  var __embeddedMongo: EmbeddedMongo | undefined;
+}
+
+export default async function globalTeardown(): Promise<void> {
+  const mongo = globalThis.__embeddedMongo;
+  globalThis.__embeddedMongo = undefined;
+  await mongo?.stop();
+}
