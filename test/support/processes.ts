@@ -78,7 +78,9 @@ export function startProcess(entry: string, env: Record<string, string>, args: s
 
 /** Starts `src/server.ts` and resolves with its GraphQL URL once it listens. */
 export async function startApiProcess(env: Record<string, string>): Promise<Proc & { url: string }> {
-  const p = startProcess('server.js', { LOG_LEVEL: 'info', ...env });
+  // The ready line is a log line: at least `info`, whatever the shared test environment says.
+  const level = env.LOG_LEVEL && env.LOG_LEVEL !== 'silent' ? env.LOG_LEVEL : 'info';
+  const p = startProcess('server.js', { ...env, LOG_LEVEL: level });
   const line = await p.waitForLine(/GraphQL API ready at/, 60_000);
   const url = /(http:\/\/[^\s"]+\/graphql)/.exec(line)![1]!;
   return Object.assign(p, { url });
