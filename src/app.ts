@@ -5,6 +5,7 @@ import express from 'express';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import mongoose from 'mongoose';
 import { GraphQLError } from 'graphql';
 import type { Config } from './config.js';
@@ -13,6 +14,12 @@ import { appSchema } from './schema/index.js';
 import { createContext, type Context } from './schema/context.js';
 import { userFromAuthorization } from './schema/auth.js';
 import { formatError } from './schema/errors.js';
+import { operationLog } from './schema/operation-log.js';
+import { applyHttpSecurity, graphqlRequestGuards } from './security/http.js';
+import { withClientAddress } from './security/login-limits.js';
+import { apolloQueryLimits, operationLimits } from './security/query-limits.js';
+import { graphqlIde } from './ide/index.js';
+import { startSubscriptionServer } from './live/subscription-server.js';
 
 export interface ApiServer {
   /** http://host:port/graphql */
@@ -28,15 +35,22 @@ export async function startApiServer(c: Config, opts: { port?: number; host?: st
   const schema = await appSchema();
   const app = express();
   app.disable('x-powered-by');
+  applyHttpSecurity(app, c);
   const httpServer = http.createServer(app);
+
+  const format = formatError(c.NODE_ENV === 'production', (err) => log.error({ err }, 'unexpected error in a GraphQL operation'));
+  const subscriptions = startSubscriptionServer({ httpServer, schema, config: c, formatError: format, log });
 
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: true,
     csrfPrevention: true,
+    ...apolloQueryLimits(c),
     includeStacktraceInErrorResponses: c.NODE_ENV !== 'production',
-    formatError: formatError(c.NODE_ENV === 'production', (err) => log.error({ err }, 'unexpected error in a GraphQL operation')),
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+    formatError: format,
+    // The subscription server drains first: its sockets get their 1001 close before the HTTP drain ends idle sockets.
+    // Apollo's default landing page loads Apollo Sandbox from the internet; browsers get src/ide/ instead.
+    plugins: [subscriptions, ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled(), operationLimits(schema, c), operationLog(log)],
   });
   await apollo.start();
 
@@ -48,13 +62,14 @@ export async function startApiServer(c: Config, opts: { port?: number; host?: st
     res.status(db ? 200 : 503).json({ status: db ? 'ready' : 'not ready', database: db ? 'up' : 'down' });
   });
 
+  app.use('/graphql', graphqlIde());
   app.use(
     '/graphql',
-    express.json({ limit: '100kb' }),
+    ...graphqlRequestGuards(c, log),
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         try {
-          return createContext(await userFromAuthorization(req.headers.authorization, c));
+          return withClientAddress(createContext(await userFromAuthorization(req.headers.authorization, c)), req);
         } catch (err) {
           // A bad token is the client's problem: 401, not Apollo's default 500 for context failures.
           if (err instanceof GraphQLError) {

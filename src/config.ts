@@ -1,9 +1,17 @@
 // The one place that reads process.env: validated once, typed, frozen.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const humanInterval = /^\d+(\.\d+)?\s*(ms|milliseconds?|seconds?|minutes?|hours?|days?)$/i;
 
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const commaList = (v: unknown) =>
+  typeof v === 'string'
+    ? v
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean)
+    : v;
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(def));
@@ -51,6 +59,28 @@ export const configSchema = z
       z.string().regex(humanInterval, 'must be a human interval such as "500 ms" or "1 second"').default('500 ms'),
     ),
     EMAIL_MAX_ATTEMPTS: int(6, 1, 50),
+    // The wait before an email's first retry; each later retry waits twice as long as the one before.
+    EMAIL_RETRY_DELAY: z.preprocess(
+      emptyToUndefined,
+      z.string().regex(humanInterval, 'must be a human interval such as "5 seconds"').default('5 seconds'),
+    ),
+    // How long a running job may go unheard from before another worker takes it over (a worker killed mid-job).
+    // Keep it above SendGrid's request timeout (15 s): an email send must finish within its lock.
+    JOB_LOCK_LIFETIME: z.preprocess(
+      emptyToUndefined,
+      z.string().regex(humanInterval, 'must be a human interval such as "1 minute"').default('1 minute'),
+    ),
+    // Reservations the overdue sweep completes per round: one bulk write each. At most 99 because FerretDB 1.24
+    // never answers an update command of 100 statements or more.
+    COMPLETION_BATCH_SIZE: int(50, 1, 99),
+    // How often a worker finishes status changes whose process died before handing over their effects, and how
+    // old such a change must be before it counts as abandoned.
+    OUTBOX_RECONCILE_INTERVAL: z.preprocess(
+      emptyToUndefined,
+      z.string().regex(humanInterval, 'must be a human interval such as "5 seconds"').default('5 seconds'),
+    ),
+    // Tests only: the process kills itself (SIGKILL) right after committing a status change, before any effect.
+    FAULT_EXIT_AFTER_COMMIT: z.preprocess(emptyToUndefined, z.enum(['0', '1']).default('0').transform((v) => v === '1')),
     BUSINESS_NAME: z.preprocess(emptyToUndefined, z.string().max(100).default('Reservations')),
     WORKER_HEALTH_PORT: int(4001, 0, 65535),
     LOG_LEVEL: z.preprocess(
@@ -58,6 +88,56 @@ export const configSchema = z
       z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     ),
     DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./.data')),
+    // Express's `trust proxy`: false (the socket's peer is the client), true, a hop count, or the proxies'
+    // addresses/subnets (and `loopback`, `linklocal`, `uniquelocal`). Decides the client address log-in limits use.
+    TRUST_PROXY: z.preprocess(
+      (v) => {
+        const text = emptyToUndefined(v);
+        if (typeof text !== 'string') return text;
+        if (/^(true|false)$/i.test(text.trim())) return text.trim().toLowerCase() === 'true';
+        if (/^\d+$/.test(text.trim())) return Number(text.trim());
+        return commaList(text);
+      },
+      z
+        .union([
+          z.boolean(),
+          z.number().int().min(0).max(100),
+          z.array(
+            z
+              .string()
+              .refine(
+                (item) => ['loopback', 'linklocal', 'uniquelocal'].includes(item) || isIpOrSubnet(item),
+                'must be true, false, a hop count, or a comma list of proxy addresses or subnets',
+              ),
+          ),
+        ])
+        .default(false),
+    ),
+    // Browser origins allowed to call the API cross-origin, e.g. "https://app.example.com,https://admin.example.com".
+    CORS_ORIGINS: z.preprocess(
+      (v) => commaList(emptyToUndefined(v)),
+      z
+        .array(z.string().refine(isOrigin, 'must be a comma list of origins such as https://app.example.com'))
+        .default([]),
+    ),
+    // Bounds on one GraphQL request over HTTP (src/security/): body size, operations per batch (1: batching off),
+    // selection depth, estimated complexity, aliases and parser tokens.
+    REQUEST_BODY_LIMIT: z.preprocess(
+      emptyToUndefined,
+      z.string().regex(/^\d+\s*(b|kb|mb)?$/i, 'must be a size such as "100kb" or "1mb"').default('100kb'),
+    ),
+    MAX_BATCH: int(1, 1, 100),
+    QUERY_MAX_DEPTH: int(20, 1, 1000),
+    QUERY_MAX_COMPLEXITY: int(5000, 1, 1_000_000),
+    QUERY_MAX_ALIASES: int(15, 0, 1000),
+    QUERY_MAX_TOKENS: int(2000, 100, 1_000_000),
+    // Failed log-ins allowed per email and per client address within LOGIN_WINDOW, counted across API servers.
+    LOGIN_MAX_ATTEMPTS: int(5, 1, 1000),
+    LOGIN_MAX_ATTEMPTS_PER_ADDRESS: int(20, 1, 100_000),
+    LOGIN_WINDOW: z.preprocess(
+      emptyToUndefined,
+      z.string().regex(humanInterval, 'must be a human interval such as "15 minutes"').default('15 minutes'),
+    ),
   })
   .superRefine((c, ctx) => {
     if (c.NODE_ENV === 'production') {
@@ -69,6 +149,19 @@ export const configSchema = z
     if (c.JWT_SECRET && c.JWT_SECRET.length < 16)
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 16 characters' });
   });
+
+function isIpOrSubnet(text: string): boolean {
+  const [address, prefix, ...rest] = text.split('/');
+  return rest.length === 0 && isIP(address!) !== 0 && (prefix === undefined || /^\d{1,3}$/.test(prefix));
+}
+
+function isOrigin(text: string): boolean {
+  try {
+    return new URL(text).origin === text;
+  } catch {
+    return false;
+  }
+}
 
 export type Config = Readonly<z.infer<typeof configSchema> & { JWT_SECRET: string }>;
 

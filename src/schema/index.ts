@@ -1,10 +1,12 @@
 import 'reflect-metadata';
 import { buildSchema, type NonEmptyArray } from 'type-graphql';
 import type { GraphQLSchema } from 'graphql';
+import { liveChanges } from '../live/channel.js';
 import { ReservationResolver } from './reservation/reservation.resolver.js';
+import { ReservationSubscriptionResolver } from './reservation/reservation.subscription.js';
 import { UserResolver } from './user/user.resolver.js';
 
-const resolvers: NonEmptyArray<Function> = [UserResolver, ReservationResolver];
+const resolvers: NonEmptyArray<Function> = [UserResolver, ReservationResolver, ReservationSubscriptionResolver];
 
 let built: Promise<GraphQLSchema> | undefined;
 
@@ -12,6 +14,7 @@ let built: Promise<GraphQLSchema> | undefined;
 export function appSchema(): Promise<GraphQLSchema> {
   built ??= buildSchema({
     resolvers,
+    pubSub: liveChanges,
     validate: { forbidUnknownValues: false },
   });
   return built;

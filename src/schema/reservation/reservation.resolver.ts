@@ -27,6 +27,8 @@ export class ReservationResolver {
 
   @Query(() => ReservationConnection, {
     description: 'Reservations in start-time order; customers see their own, admins all.',
+    // A page costs its size times what each node asks for (QUERY_MAX_COMPLEXITY).
+    complexity: ({ args, childComplexity }) => 1 + childComplexity * Math.min(Number(args.first ?? 20) || 20, 100),
   })
   async reservations(@Args(() => ReservationsArgs) args: ReservationsArgs, @Ctx() ctx: Context): Promise<ReservationConnection> {
     const user = requireUser(ctx.user);

@@ -3,6 +3,7 @@ import { config } from '../../config.js';
 import { User as UserModel } from '../../models/user.js';
 import { dummyHash, verifyPassword } from '../../lib/password.js';
 import { createUser, DuplicateUserError } from '../../lib/users.js';
+import { beginLogInAttempt, type ClientAddress } from '../../security/login-limits.js';
 import { issueToken } from '../auth.js';
 import type { Context } from '../context.js';
 import { appError, badInput, ErrorCode } from '../errors.js';
@@ -31,11 +32,20 @@ export class UserResolver {
   }
 
   @Mutation(() => AuthPayload)
-  async logIn(@Arg('email') email: string, @Arg('password') password: string): Promise<AuthPayload> {
-    const user = await UserModel.findOne({ email: String(email).trim().toLowerCase() }).select('+passwordHash');
+  async logIn(
+    @Arg('email') email: string,
+    @Arg('password') password: string,
+    @Ctx() ctx: Context & ClientAddress,
+  ): Promise<AuthPayload> {
+    const c = config();
+    const normalized = String(email).trim().toLowerCase();
+    // Counted before the password is checked, known email or not (TOO_MANY_REQUESTS past the limits).
+    const attempt = await beginLogInAttempt({ email: normalized, clientAddress: ctx.clientAddress }, c);
+    const user = await UserModel.findOne({ email: normalized }).select('+passwordHash');
     // Unknown email and wrong password: same error, same work (a hash is verified either way).
     const ok = await verifyPassword(String(password), user?.passwordHash ?? (await dummyHash()));
     if (!user || !ok) throw appError(ErrorCode.UNAUTHENTICATED, 'Invalid email or password');
-    return { token: await issueToken(user, config()), user: userView(user) };
+    await attempt.succeeded();
+    return { token: await issueToken(user, c), user: userView(user) };
   }
 }

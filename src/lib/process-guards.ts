@@ -1,0 +1,21 @@
+// Last-resort handlers for entry points (API server, worker). An error nothing caught leaves the process in an
+// unknown state, so it ends as Node's default would (exit code 1), but first logs one line a log pipeline can
+// alert on ("unhandledRejection" / "uncaughtException", with the error and its stack) and shuts down in order,
+// letting in-flight requests and jobs finish instead of cutting them off.
+import { logger } from '../logger.js';
+import { runShutdown } from './shutdown.js';
+
+let installed = false;
+
+export function installProcessGuards(): void {
+  if (installed) return;
+  installed = true;
+  process.on('unhandledRejection', (reason) => {
+    logger().fatal({ err: reason }, 'unhandledRejection: a promise failed with nothing to handle it; shutting down');
+    void runShutdown(1);
+  });
+  process.on('uncaughtException', (err, origin) => {
+    logger().fatal({ err, origin }, 'uncaughtException: an error escaped every handler; shutting down');
+    void runShutdown(1);
+  });
+}
