@@ -1,7 +1,6 @@
 // Live updates survive a database restart: an API server on its own embedded database, which is stopped and
 // started again on the same port and data folder while a subscriber stays connected.
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig, setConfig } from '../src/config.js';
@@ -20,7 +19,7 @@ import {
   signUp,
   STATUS_CHANGED,
 } from './support/live.js';
-import { startApiProcess, stopProcess, type Proc } from './support/processes.js';
+import { eventually, freePort, startApiProcess, stopProcess, type Proc } from './support/processes.js';
 import { baseEnv } from './support/stack.js';
 
 let dataDir: string;
@@ -67,27 +66,3 @@ test('after the database restarts, new changes still reach subscribers', async (
   expect(sub.errors).toEqual([]);
   expect(api!.child.exitCode).toBeNull();
 }, 60_000);
-
-async function eventually<T>(attempt: () => Promise<T>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-}
-
-/** A port free now, to give the database the same one on both starts. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port: p } = server.address() as net.AddressInfo;
-      server.close(() => resolve(p));
-    });
-  });
-}

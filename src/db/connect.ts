@@ -14,7 +14,10 @@ export async function connectDatabase(uri: string, opts: ConnectOptions = {}): P
   mongoose.set('strictQuery', true);
   return mongoose.connect(uri, {
     ...(opts.dbName ? { dbName: opts.dbName } : {}),
-    serverSelectionTimeoutMS: 5000,
+    // While the database is down, fail requests within seconds (SERVICE_UNAVAILABLE) rather than queue them
+    // in Mongoose's buffer: clients can retry, and a stalled API server helps nobody.
+    bufferCommands: false,
+    serverSelectionTimeoutMS: 3000,
     connectTimeoutMS: 10_000,
     socketTimeoutMS: 60_000,
     maxPoolSize: opts.maxPoolSize ?? 20,

@@ -1,6 +1,7 @@
 // Real processes for tests that need more than one (API servers, workers, CLIs): the compiled entry points
 // (`npm test` builds first), each on 127.0.0.1, each stopped by the test that started it.
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -97,4 +98,29 @@ export async function stopProcess(p: Proc | undefined, signal: NodeJS.Signals = 
   if (!p) return undefined;
   p.kill(signal);
   return p.exited;
+}
+
+/** A port free now (to give a restarted server the same one). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Retries `attempt` until it succeeds or `timeoutMs` passes (then throws its last error). */
+export async function eventually<T>(attempt: () => Promise<T>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }

@@ -1,0 +1,118 @@
+// A database outage, survived: while MongoDB is down requests fail fast with SERVICE_UNAVAILABLE and readiness
+// says so; when it returns, the API server, the worker and the live channel carry on by themselves, and every
+// email and completion that was due is delivered exactly once.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig, setConfig } from '../src/config.js';
+import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
+import { startEmbeddedMongo, type EmbeddedMongo } from '../src/db/embedded.js';
+import { Reservation } from '../src/models/reservation.js';
+import {
+  CANCEL,
+  CONFIRM,
+  type Change,
+  changeStatus,
+  connectLive,
+  createAdmin,
+  createReservation,
+  hasEvent,
+  type LiveConnection,
+  type Session,
+  signUp,
+  STATUS_CHANGED,
+} from './support/live.js';
+import { eventually, freePort, startApiProcess, stopProcess, type Proc } from './support/processes.js';
+import { startSendGridStub, type SendGridStub } from './support/sendgrid-stub.js';
+import { baseEnv, codeOf, gql } from './support/stack.js';
+import { pollUntil, startWorkerProcess } from './support/worker.js';
+
+let dataDir: string;
+let port: number;
+let db: EmbeddedMongo | undefined;
+let api: (Proc & { url: string }) | undefined;
+let worker: Proc | undefined;
+let stub: SendGridStub;
+let conn: LiveConnection | undefined;
+let workerHealth: string;
+let admin: Session;
+let alice: Session;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'resilience-'));
+  port = await freePort();
+  db = await startEmbeddedMongo({ dataDir, port });
+  stub = await startSendGridStub();
+  const uri = `${db.uri}resilience`;
+  const healthPort = await freePort();
+  workerHealth = `http://127.0.0.1:${healthPort}`;
+  const env = baseEnv(uri, {
+    SENDGRID_API_KEY: stub.apiKey,
+    SENDGRID_API_BASE_URL: stub.url,
+    // Confirmed reservations complete 6 s after their start: the completion falls due during the outage.
+    COMPLETION_GRACE_MINUTES: '0.1',
+    EMAIL_RETRY_DELAY: '1 second',
+    WORKER_HEALTH_PORT: String(healthPort),
+  });
+  setConfig(parseConfig(env));
+  await connectDatabase(uri);
+  [api, worker] = await Promise.all([startApiProcess(env), startWorkerProcess(env)]);
+  [admin, alice] = await Promise.all([createAdmin(api.url), signUp(api.url)]);
+}, 90_000);
+
+afterAll(async () => {
+  await conn?.dispose();
+  await Promise.all([stopProcess(api), stopProcess(worker)]);
+  await disconnectDatabase();
+  await db?.stop();
+  await stub.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+test('a MongoDB restart loses no email, no completion and no live event, and nothing crashes', async () => {
+  conn = connectLive(api!.url, admin.token);
+  const sub = conn.subscribe<Change>(STATUS_CHANGED);
+  const later = await createReservation(api!.url, alice.token);
+  await sub.waitFor(hasEvent(later.eventId), 'the first creation');
+  const soonStart = Date.now() + 3000;
+  const soon = await createReservation(api!.url, alice.token, new Date(soonStart).toISOString());
+  await changeStatus(api!.url, CONFIRM, { id: soon.reservationId }, admin.token);
+
+  await db!.stop();
+
+  // Down: a clear, fast refusal and honest readiness, from both processes.
+  const down = await gql(api!.url, `{ reservations { totalCount } }`, undefined, admin.token);
+  expect(codeOf(down)).toBe('SERVICE_UNAVAILABLE');
+  expect((await fetch(api!.url.replace('/graphql', '/readyz'))).status).toBe(503);
+  expect((await fetch(`${workerHealth}/readyz`)).status).toBe(503);
+  // Let the completion deadline (start + 6 s) pass while the database is away.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, soonStart + 6000 + 1000 - Date.now())));
+
+  db = await startEmbeddedMongo({ dataDir, port });
+
+  // Up again: a new change goes through, and its live event arrives on the subscription opened before.
+  const cancelled = await eventually(() => changeStatus(api!.url, CANCEL, { id: later.reservationId }, alice.token), 20_000);
+  await sub.waitFor(hasEvent(cancelled.eventId), 'the cancellation made after the restart', 5000);
+
+  // The completion that fell due during the outage happens, once, and is pushed live.
+  const completed = await pollUntil(
+    () => Reservation.findById(soon.reservationId).lean(),
+    (r) => r?.status === 'COMPLETED',
+    'the overdue reservation to complete',
+    30_000,
+  );
+  expect(completed!.history.filter((e) => e.to === 'COMPLETED')).toHaveLength(1);
+  await sub.waitFor(hasEvent(completed!.history.at(-1)!._id.toString()), 'the completion event', 5000);
+
+  // Every email due: two admin notifications, one confirmation, one cancellation — each exactly once.
+  await stub.waitFor(4, 20_000);
+  await new Promise((resolve) => setTimeout(resolve, 1500)); // room for a duplicate to show up, if any would
+  const subjects = stub.messages.map((m) => (m.subject.startsWith('🔔 New Reservation #') ? 'new' : m.subject)).sort();
+  expect(subjects).toEqual(['Your Reservation has been Cancelled', 'Your Reservation is Confirmed!', 'new', 'new']);
+  expect(new Set(stub.messages.map((m) => m.customArgs?.idempotency_key)).size).toBe(4);
+
+  expect((await fetch(`${workerHealth}/readyz`)).status).toBe(200);
+  expect((await fetch(api!.url.replace('/graphql', '/readyz'))).status).toBe(200);
+  expect(api!.child.exitCode).toBeNull();
+  expect(worker!.child.exitCode).toBeNull();
+}, 120_000);
