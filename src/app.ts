@@ -6,7 +6,7 @@ import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import mongoose from 'mongoose';
+import type { Agenda } from 'agenda';
 import { GraphQLError } from 'graphql';
 import type { Config } from './config.js';
 import { logger } from './logger.js';
@@ -20,6 +20,9 @@ import { withClientAddress } from './security/login-limits.js';
 import { apolloQueryLimits, operationLimits } from './security/query-limits.js';
 import { graphqlIde } from './ide/index.js';
 import { startSubscriptionServer } from './live/subscription-server.js';
+import { createAgenda } from './jobs/agenda.js';
+import { healthRoutes } from './admin/health.js';
+import { JOBS_DASHBOARD_PATH, jobsDashboard } from './admin/jobs-dashboard.js';
 
 export interface ApiServer {
   /** http://host:port/graphql */
@@ -30,7 +33,15 @@ export interface ApiServer {
   stop(): Promise<void>;
 }
 
-export async function startApiServer(c: Config, opts: { port?: number; host?: string } = {}): Promise<ApiServer> {
+export interface ApiServerOptions {
+  port?: number;
+  host?: string;
+  /** The Agenda this process schedules through (never started here): the job dashboard and /readyz use it.
+   *  Without one, an instance of its own is made on the open database connection. */
+  agenda?: Agenda;
+}
+
+export async function startApiServer(c: Config, opts: ApiServerOptions = {}): Promise<ApiServer> {
   const log = logger().child({ component: 'api' });
   const schema = await appSchema();
   const app = express();
@@ -54,13 +65,9 @@ export async function startApiServer(c: Config, opts: { port?: number; host?: st
   });
   await apollo.start();
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', async (_req, res) => {
-    const db = mongoose.connection.readyState === 1 && (await pingDatabase());
-    res.status(db ? 200 : 503).json({ status: db ? 'ready' : 'not ready', database: db ? 'up' : 'down' });
-  });
+  const agenda = opts.agenda ?? createAgenda(c);
+  app.use(healthRoutes({ agenda }));
+  app.use(JOBS_DASHBOARD_PATH, jobsDashboard({ agenda, config: c, log }));
 
   app.use('/graphql', graphqlIde());
   app.use(
@@ -96,13 +103,4 @@ export async function startApiServer(c: Config, opts: { port?: number; host?: st
     httpServer,
     stop: () => (stopping ??= apollo.stop()),
   };
-}
-
-async function pingDatabase(): Promise<boolean> {
-  try {
-    await mongoose.connection.db!.admin().command({ ping: 1 }, { timeoutMS: 1000 } as never);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -6,9 +6,15 @@ import { logger } from './logger.js';
 import { startApiServer } from './app.js';
 import { connectDatabase, disconnectDatabase } from './db/connect.js';
 import { startEmbeddedMongo, type EmbeddedMongo } from './db/embedded.js';
+import { publishEmbeddedUri } from './db/resolve.js';
 import { onShutdown, runShutdown } from './lib/shutdown.js';
+import { installProcessGuards } from './lib/process-guards.js';
+import { startLiveChannel } from './live/channel.js';
+import { startScheduler } from './jobs/agenda.js';
+import { startWorker } from './worker.js';
 
 async function main(): Promise<void> {
+  installProcessGuards();
   const c = config();
   const log = logger();
   let embedded: EmbeddedMongo | undefined;
@@ -17,11 +23,20 @@ async function main(): Promise<void> {
     log.info('MONGODB_URI is not set: starting the all-in-one development mode (embedded database, API, worker)');
     embedded = await startEmbeddedMongo({ dataDir: path.resolve(c.DATA_DIR), log: (msg) => log.info(msg) });
     uri = embedded.uri;
-    onShutdown('embedded database', () => embedded!.stop(), 0);
+    const unpublish = publishEmbeddedUri(c, embedded.uri);
+    onShutdown('embedded database', async () => {
+      unpublish();
+      await embedded!.stop();
+    }, 0);
     log.info({ kind: embedded.kind, uri }, 'embedded database ready (data in %s)', path.resolve(c.DATA_DIR));
   }
   await connectDatabase(uri);
   onShutdown('database connection', () => disconnectDatabase(), 1);
+  const live = startLiveChannel();
+  onShutdown('live channel', async () => live.stop(), 2);
+  // Jobs: this server only schedules them for the workers, except in the all-in-one mode where it runs one.
+  const jobs = embedded ? await startWorker(c) : startScheduler(c, log.child({ component: 'jobs' }));
+  onShutdown(embedded ? 'worker' : 'job scheduler', () => jobs.stop(), 2);
 
   const api = await startApiServer(c);
   onShutdown('api server', () => api.stop(), 3);

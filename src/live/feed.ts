@@ -2,6 +2,10 @@
 // read, as long as there is one, then waits a poll interval. Each event goes to `onChange` in publication
 // order, once per event id.
 //
+// A change published by this very process (a mutation on this API server) wakes the feed at once instead: its
+// subscribers get it without waiting for the next poll. It is still read from the collection like any other, so
+// order and deduplication are the same whoever published it.
+//
 // Polling, not a tailable cursor: on FerretDB 1.24 a tailable cursor over a capped collection skips
 // documents whose concurrent inserts become visible out of order (measured: 8 writers × 500 inserts, 106
 // never returned), and change streams do not exist there. A point lookup by `_id` is the cheapest query on
@@ -11,12 +15,12 @@ import type { Logger } from 'pino';
 import type { StatusChange } from '../models/effects.js';
 import type { StatusEventRecord } from '../models/status-event.js';
 import { LiveEvent, sequenceKey, sequenceNumber, type LiveEventRecord } from './live-event.model.js';
-import { lastSequenceNumber } from './publisher.js';
+import { lastSequenceNumber, onLocalPublish } from './publisher.js';
 
 export interface FeedOptions {
   onChange: (change: StatusChange) => void;
   log: Logger;
-  /** Pause after reading everything there was: most of the delivery delay. */
+  /** Pause after reading everything there was: most of the delivery delay of other processes' changes. */
   pollIntervalMs?: number;
 }
 
@@ -38,6 +42,13 @@ export function startFeed(opts: FeedOptions): Feed {
   let last: number | undefined;
   let lastResync = Date.now();
   const delivered = new Set<string>();
+  /** Set when this process published something since the last read began; `wake` ends the pause early. */
+  let published = false;
+  let wake: (() => void) | undefined;
+  const stopListening = onLocalPublish(() => {
+    published = true;
+    wake?.();
+  });
 
   function deliver(doc: LiveEventRecord): void {
     const eventId = doc.eventId.toHexString();
@@ -84,6 +95,7 @@ export function startFeed(opts: FeedOptions): Feed {
   void (async () => {
     let failures = 0;
     while (!stopping.signal.aborted) {
+      published = false;
       try {
         last ??= await lastSequenceNumber();
         if (!(await readNew(last)) && Date.now() - lastResync >= RESYNC_MS) {
@@ -97,10 +109,33 @@ export function startFeed(opts: FeedOptions): Feed {
         // One line per outage, not one per attempt.
         if (failures++ === 0) opts.log.warn({ err }, 'live feed cannot read events; retrying');
       }
-      const pauseMs = failures ? Math.min(MAX_BACKOFF_MS, pollIntervalMs * 2 ** failures) : pollIntervalMs;
-      await sleep(pauseMs, undefined, { signal: stopping.signal }).catch(() => {});
+      if (failures) {
+        await sleep(Math.min(MAX_BACKOFF_MS, pollIntervalMs * 2 ** failures), undefined, { signal: stopping.signal }).catch(() => {});
+      } else if (!published) {
+        await pause(pollIntervalMs);
+      }
     }
   })();
 
-  return { stop: () => stopping.abort() };
+  /** Waits `ms`, or less if this process publishes meanwhile or the feed stops. */
+  function pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stopping.signal.removeEventListener('abort', done);
+        wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stopping.signal.addEventListener('abort', done, { once: true });
+      wake = done;
+    });
+  }
+
+  return {
+    stop: () => {
+      stopListening();
+      stopping.abort();
+    },
+  };
 }

@@ -119,8 +119,10 @@ function applyOperation(claim: StatusClaimRecord) {
 
 /** Phase 2: apply claimed changes, in one bulk write however many there are. */
 export async function applyClaims(claims: StatusClaimRecord[]): Promise<void> {
-  if (claims.length === 0) return;
-  await Reservation.collection.bulkWrite(claims.map(applyOperation) as never[], { ordered: false });
+  // In commands of at most 99 updates: FerretDB 1.24 never answers an `update` command of 100 or more.
+  for (let i = 0; i < claims.length; i += 99) {
+    await Reservation.collection.bulkWrite(claims.slice(i, i + 99).map(applyOperation) as never[], { ordered: false });
+  }
 }
 
 /**

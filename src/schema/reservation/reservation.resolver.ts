@@ -5,6 +5,7 @@ import {
   transitionReservation,
 } from '../../models/reservation.js';
 import { ReservationStatus } from '../../models/status.js';
+import type { UserDocument } from '../../models/user.js';
 import { actorOf, isAdmin, requireAdmin, requireUser } from '../auth.js';
 import type { Context } from '../context.js';
 import { badInput, toGraphQLError } from '../errors.js';
@@ -15,6 +16,12 @@ import { afterFilter, decodeCursor, encodeCursor } from './cursor.js';
 import { CreateReservationInput, ReservationsArgs } from './reservation.inputs.js';
 import { Reservation, ReservationConnection } from './reservation.type.js';
 import { reservationView } from './reservation.view.js';
+
+/**
+ * Views of loaded users, by document. A live change's customer is one document primed into every subscriber's
+ * loader (reservation.subscription.ts), so fanning a change out views it once, not once per subscriber.
+ */
+const userViews = new WeakMap<UserDocument, User>();
 
 @Resolver(() => Reservation)
 export class ReservationResolver {
@@ -114,6 +121,8 @@ export class ReservationResolver {
   async customer(@Root() r: Reservation, @Ctx() ctx: Context): Promise<User> {
     const u = await ctx.loaders.user.load(r.customerId);
     if (!u) throw new Error(`customer ${r.customerId} of reservation ${r.id} is missing`);
-    return userView(u);
+    let view = userViews.get(u);
+    if (!view) userViews.set(u, (view = userView(u)));
+    return view;
   }
 }

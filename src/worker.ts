@@ -1,0 +1,156 @@
+// Worker entry (`npm run worker`): runs the Agenda jobs (emails, completion, the outbox reconciler). Any number
+// of workers may run at once. On SIGTERM a worker stops taking jobs, lets the running ones finish, and exits 0.
+// `startWorker` is also what the all-in-one development mode (`npm start` without MONGODB_URI) runs in-process.
+import http from 'node:http';
+import os from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import type { Agenda, JobParameters } from 'agenda';
+import mongoose from 'mongoose';
+import type { Logger } from 'pino';
+import { config, type Config } from './config.js';
+import { connectDatabase, disconnectDatabase } from './db/connect.js';
+import { runningEmbeddedUri } from './db/resolve.js';
+import { logger } from './logger.js';
+import { installProcessGuards } from './lib/process-guards.js';
+import { onShutdown, runShutdown } from './lib/shutdown.js';
+import { installLivePublisher } from './live/publisher.js';
+import { DeliveryInProgressError } from './mail/deliver.js';
+import { compileTemplates } from './mail/render.js';
+import { createTransport } from './mail/transport.js';
+import { createAgenda, installScheduler, registerRecurring } from './jobs/agenda.js';
+import { defineCheckOverdueReservations } from './jobs/check-overdue-reservations.js';
+import { defineCompleteReservation } from './jobs/complete-reservation.js';
+import type { JobContext } from './jobs/context.js';
+import { defineDispatchPendingEffects } from './jobs/dispatch-pending-effects.js';
+import { JOB } from './jobs/names.js';
+import { defineNewReservationAdminNotification } from './jobs/send-new-reservation-admin-notification.js';
+import { defineReservationStatusEmail } from './jobs/send-reservation-status-email.js';
+
+const JOBS = [
+  defineNewReservationAdminNotification,
+  defineReservationStatusEmail,
+  defineCompleteReservation,
+  defineCheckOverdueReservations,
+  defineDispatchPendingEffects,
+];
+
+/** Running jobs get this long to finish on shutdown: inside lib/shutdown.ts's 10 s limit. */
+const DRAIN_TIMEOUT_MS = 8_000;
+
+export interface Worker {
+  agenda: Agenda;
+  /** Stops taking jobs and waits for the running ones (up to DRAIN_TIMEOUT_MS). */
+  stop(): Promise<void>;
+}
+
+/** Starts processing jobs on the open default Mongoose connection. */
+export async function startWorker(c: Config, log: Logger = logger().child({ component: 'worker' })): Promise<Worker> {
+  await compileTemplates(); // a broken template stops start-up, not the first email
+  const ctx: JobContext = {
+    config: c,
+    log,
+    transport: createTransport({ apiKey: c.SENDGRID_API_KEY, baseUrl: c.SENDGRID_API_BASE_URL, outboxDir: c.MAIL_OUTBOX_DIR }),
+  };
+  const agenda = createAgenda(c, `${os.hostname()}:${process.pid}`);
+  for (const define of JOBS) define(agenda, ctx);
+  logJobOutcomes(agenda, log);
+
+  // Status changes this worker makes (completions, reconciled changes) have effects too.
+  installScheduler(agenda, c, log);
+  installLivePublisher();
+
+  await agenda.ready;
+  await registerRecurring(agenda, JOB.checkOverdueReservations, c.COMPLETION_SWEEP_INTERVAL);
+  await registerRecurring(agenda, JOB.dispatchPendingEffects, c.OUTBOX_RECONCILE_INTERVAL);
+  await agenda.start();
+
+  let stopping: Promise<void> | undefined;
+  return { agenda, stop: () => (stopping ??= drain(agenda, log)) };
+}
+
+async function drain(agenda: Agenda, log: Logger): Promise<void> {
+  const stats = await agenda.getRunningStats(true);
+  const ids = (jobs: JobParameters[] | number) => (Array.isArray(jobs) ? jobs.map((j) => String(j._id)) : []);
+  const running = new Set(ids(stats.runningJobs));
+  const waiting = ids(stats.lockedJobs).filter((id) => !running.has(id));
+  const result = await agenda.drain(DRAIN_TIMEOUT_MS);
+  // Jobs this worker locked ahead of their run time but never started: free them now for the other workers,
+  // rather than after their lock expires.
+  await agenda.db.unlockJobs(waiting);
+  if (result.timedOut) {
+    log.warn({ running: result.running }, 'jobs still running at shutdown; another worker takes them over when their lock expires');
+  }
+}
+
+/** One log line per failure (with the reservation, the attempt and the provider's error), retry and give-up. */
+function logJobOutcomes(agenda: Agenda, log: Logger): void {
+  const fields = (job: { attrs: JobParameters }) => ({
+    job: job.attrs.name,
+    jobId: String(job.attrs._id),
+    reservationId: (job.attrs.data as { reservationId?: string } | null)?.reservationId,
+    attempt: job.attrs.failCount,
+  });
+  agenda.on('fail', (err: Error, job) => {
+    // Another run holding the same email is routine with several workers: not a warning.
+    if (err instanceof DeliveryInProgressError) log.info({ ...fields(job), err }, 'job deferred: another run is on it');
+    else log.warn({ ...fields(job), err }, 'job failed');
+  });
+  agenda.on('retry', (job, details) => log.info({ ...fields(job), retryInMs: details.delay }, 'job will be retried'));
+  agenda.on('retry exhausted', (err, job) => log.error({ ...fields(job), err }, 'job gave up; left as failed'));
+  agenda.on('error', (err) => log.error({ err }, 'job processing error'));
+}
+
+/** The worker's /healthz (alive) and /readyz (the database answers a ping within a second). */
+function startHealthServer(c: Config): Promise<http.Server> {
+  const server = http.createServer(async (req, res) => {
+    const reply = (status: number, body: object) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.url === '/healthz') return reply(200, { status: 'ok' });
+    if (req.url === '/readyz') {
+      const up = await databaseAnswers();
+      return reply(up ? 200 : 503, { status: up ? 'ready' : 'not ready', database: up ? 'up' : 'down' });
+    }
+    reply(404, { error: 'not found' });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(c.WORKER_HEALTH_PORT, c.HOST, () => resolve(server));
+  });
+}
+
+async function databaseAnswers(): Promise<boolean> {
+  if (mongoose.connection.readyState !== 1) return false;
+  try {
+    await mongoose.connection.db!.admin().command({ ping: 1 }, { timeoutMS: 1000 } as never);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main(): Promise<void> {
+  installProcessGuards();
+  const c = config();
+  const log = logger().child({ component: 'worker' });
+  // Without MONGODB_URI a worker joins the embedded database of a running `npm start`. It does not start one of
+  // its own: that would lock the data folder against the `npm start` that the worker is meant to serve.
+  const uri = c.MONGODB_URI ?? runningEmbeddedUri(c);
+  if (!uri) {
+    process.stderr.write('No database: set MONGODB_URI, or start `npm start` first (the worker then uses its embedded database).\n');
+    process.exit(1);
+  }
+  await connectDatabase(uri);
+  onShutdown('database connection', () => disconnectDatabase(), 1);
+  const worker = await startWorker(c, log);
+  onShutdown('worker', () => worker.stop(), 2);
+  const health = await startHealthServer(c);
+  onShutdown('health server', () => new Promise((resolve) => health.close(resolve)), 3);
+  log.info({ healthPort: (health.address() as AddressInfo).port }, 'worker ready');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((err) => {
+    logger().fatal({ err }, 'worker failed to start');
+    void runShutdown(1);
+  });
+}

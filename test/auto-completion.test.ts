@@ -1,0 +1,243 @@
+// Auto-completion: the sweep (in bulk, racing cancels and other sweeps, killed half-way) and the one-off job that
+// completes a reservation on its deadline. Reservations in the past are inserted directly: the API refuses them.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import mongoose, { Types } from 'mongoose';
+import pino from 'pino';
+import { logger } from '../src/logger.js';
+import { AGENDA_COLLECTION, jobIdFor, startScheduler } from '../src/jobs/agenda.js';
+import { completeOverdueReservations } from '../src/jobs/check-overdue-reservations.js';
+import { AUTO_COMPLETE_ACTOR, completionCutoff } from '../src/jobs/completion.js';
+import { JOB } from '../src/jobs/names.js';
+import { Reservation, TransitionError, transitionReservation } from '../src/models/reservation.js';
+import { ReservationStatus } from '../src/models/status.js';
+import { stopProcess, type Proc } from './support/processes.js';
+import { baseEnv, startStack, type TestStack } from './support/stack.js';
+import { insertConfirmed, pollUntil, recurringJob, startWorkerProcess, killLeftoverWorkers } from './support/worker.js';
+
+const { CONFIRMED, COMPLETED, CANCELLED, PENDING } = ReservationStatus;
+const GRACE = 35;
+const silent = pino({ level: 'silent' });
+
+let stack: TestStack;
+let outbox: string;
+let stopScheduler: () => Promise<void>;
+let workerEnv: (extra?: Record<string, string>) => Record<string, string>;
+
+beforeAll(async () => {
+  outbox = await mkdtemp(path.join(os.tmpdir(), 'completion-outbox-'));
+  const common = {
+    MAIL_OUTBOX_DIR: outbox,
+    COMPLETION_SWEEP_INTERVAL: '1 hour', // the sweep runs once when the first worker registers it
+    // Short enough for a killed worker's sweep to be taken over within the test, long enough for one batch on
+    // FerretDB (seconds there, as every document an update writes costs it a scan of the collection).
+    JOB_LOCK_LIFETIME: '10 seconds',
+  };
+  stack = await startStack({ prefix: 'complete', env: common });
+  // Changes made in this process hand over their effects like the API's (none for a completion but the live event).
+  stopScheduler = startScheduler(stack.config, logger()).stop;
+  workerEnv = (extra = {}) => baseEnv(stack.mongoUri, { ...common, ...extra });
+});
+
+afterAll(async () => {
+  await killLeftoverWorkers();
+  await stopScheduler();
+  await stack.stop();
+  await rm(outbox, { recursive: true, force: true });
+});
+
+/** The stored reservations with these ids. */
+const load = (ids: Types.ObjectId[]) => Reservation.find({ _id: { $in: ids } }).lean();
+const countCompleted = (ids: Types.ObjectId[]) => Reservation.countDocuments({ _id: { $in: ids }, status: COMPLETED });
+const minutesAgo = (m: number, from = Date.now()) => new Date(from - m * 60_000);
+
+/** Every reservation consistent: its status is its last event's, and completed ones have one completion event. */
+function expectConsistent(docs: Awaited<ReturnType<typeof load>>) {
+  for (const doc of docs) {
+    expect(doc.status).toBe(doc.history.at(-1)!.to);
+    expect(doc.version).toBe(doc.history.length);
+    const completions = doc.history.filter((e) => e.actor === AUTO_COMPLETE_ACTOR);
+    expect(completions).toHaveLength(doc.status === COMPLETED ? 1 : 0);
+  }
+}
+
+/** Removes test reservations (and jobs about them) so that later tests in this file see only their own. */
+async function forget(ids: Types.ObjectId[]) {
+  await Reservation.deleteMany({ _id: { $in: ids } });
+  await mongoose.connection.collection(AGENDA_COLLECTION).deleteMany({ 'data.reservationId': { $in: ids.map(String) } });
+}
+
+/**
+ * FerretDB 1.24 on SQLite scans the whole collection for every document an update writes (about 45 ms per
+ * completion among 1,000 reservations, growing with the collection), so the volume tests use fewer there.
+ */
+async function onFerretDb(): Promise<boolean> {
+  const info = await mongoose.connection.db!.admin().command({ buildInfo: 1 });
+  return typeof info.ferretdbVersion === 'string';
+}
+
+describe('the sweep rule', () => {
+  test('exactly the grace is due, a second less is not; PENDING, CANCELLED and COMPLETED are untouched', async () => {
+    const now = new Date();
+    const cutoff = completionCutoff(now, GRACE);
+    const [due, notYet] = await insertConfirmed(2, (i) => new Date(cutoff.getTime() + i * 1000));
+    const others = await Reservation.insertMany(
+      [PENDING, CANCELLED, COMPLETED].map((status, i) => ({
+        reference: `OTHER${i}${Date.now().toString(36).slice(-3).toUpperCase()}`,
+        customer: new Types.ObjectId(),
+        startTime: minutesAgo(600),
+        partySize: 2,
+        status,
+        history: [{ from: null, to: PENDING, at: minutesAgo(700), actor: 'customer:x' }, ...(status === PENDING ? [] : [{ from: PENDING, to: status, at: minutesAgo(650), actor: 'admin:x' }])],
+        version: status === PENDING ? 1 : 2,
+      })),
+    );
+    const before = await load(others.map((o) => o._id));
+
+    const completed = await completeOverdueReservations({ cutoff, batchSize: 50, log: silent });
+
+    expect(completed).toBe(1);
+    const [dueDoc, notYetDoc] = [(await load([due!]))[0]!, (await load([notYet!]))[0]!];
+    expect(dueDoc.status).toBe(COMPLETED);
+    expect(dueDoc.history.at(-1)).toMatchObject({ from: CONFIRMED, to: COMPLETED, actor: AUTO_COMPLETE_ACTOR });
+    expect(notYetDoc.status).toBe(CONFIRMED);
+    expect(notYetDoc.history).toHaveLength(2);
+    expect(await load(others.map((o) => o._id))).toEqual(before);
+    await forget([due!, notYet!, ...others.map((o) => o._id)]);
+  });
+
+  test('two sweeps at once complete each reservation once, with one event', async () => {
+    const ids = await insertConfirmed(200, (i) => minutesAgo(GRACE + 1 + i));
+    const cutoff = completionCutoff(new Date(), GRACE);
+    const counts = await Promise.all([1, 2].map(() => completeOverdueReservations({ cutoff, batchSize: 20, log: silent })));
+
+    expect(counts[0]! + counts[1]!).toBe(200);
+    const docs = await load(ids);
+    expect(docs.every((d) => d.status === COMPLETED && d.history.length === 3)).toBe(true);
+    expectConsistent(docs);
+    await forget(ids);
+  });
+
+  test('a cancel racing the sweep: each reservation ends either cancelled or completed, never both', async () => {
+    const ids = await insertConfirmed(100, (i) => minutesAgo(GRACE + 1 + i));
+    const cutoff = completionCutoff(new Date(), GRACE);
+    const cancels = ids.map((id) =>
+      transitionReservation({ id, to: CANCELLED, actor: 'admin:test', reason: 'race' }).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof TransitionError && err.kind === 'INVALID_TRANSITION') return false;
+          throw err;
+        },
+      ),
+    );
+    const [swept, ...cancelled] = await Promise.all([completeOverdueReservations({ cutoff, batchSize: 10, log: silent }), ...cancels]);
+
+    const docs = await load(ids);
+    expectConsistent(docs);
+    expect(docs.every((d) => d.history.length === 3)).toBe(true);
+    expect(docs.filter((d) => d.status === CANCELLED)).toHaveLength(cancelled.filter(Boolean).length);
+    expect(docs.filter((d) => d.status === COMPLETED)).toHaveLength(swept);
+    expect(swept + cancelled.filter(Boolean).length).toBe(100);
+    await forget(ids);
+  });
+});
+
+describe('the check-overdue-reservations job', () => {
+  test('one sweep completes a 10,000-reservation backlog (300 on FerretDB), one event each, and stores its result', async () => {
+    const ferret = await onFerretDb();
+    const total = ferret ? 300 : 10_000;
+    const ids = await insertConfirmed(total, (i) => minutesAgo(GRACE + 1 + (i % 1000)));
+    const worker = await startWorkerProcess(workerEnv({ COMPLETION_BATCH_SIZE: ferret ? '20' : '50' }));
+    try {
+      await worker.waitForLine(/"msg":"Processed \d+ overdue reservations"/, 100_000);
+      expect(await countCompleted(ids)).toBe(total);
+      expect(await Reservation.countDocuments({ _id: { $in: ids }, 'history.2.actor': AUTO_COMPLETE_ACTOR, 'history.3': { $exists: false } })).toBe(total);
+      expect((await recurringJob(JOB.checkOverdueReservations))?.data).toMatchObject({ result: `Processed ${total} overdue reservations` });
+      expect(worker.lines.filter((l) => l.includes('"msg":"Auto-completed overdue reservation '))).toHaveLength(total);
+      // Completion sends no email: no email job was ever scheduled.
+      expect(await mongoose.connection.collection(AGENDA_COLLECTION).countDocuments({ name: { $in: [JOB.newReservationAdminEmail, JOB.reservationStatusEmail] } })).toBe(0);
+    } finally {
+      await stopProcess(worker);
+      await forget(ids);
+    }
+  }, 120_000);
+
+  test('two workers starting at once register one sweep and complete each reservation once', async () => {
+    await mongoose.connection.collection(AGENDA_COLLECTION).deleteMany({});
+    const ids = await insertConfirmed(300, (i) => minutesAgo(GRACE + 1 + i));
+    const workers = await Promise.all([1, 2].map(() => startWorkerProcess(workerEnv({ COMPLETION_BATCH_SIZE: '20' }))));
+    try {
+      await pollUntil(() => countCompleted(ids), (n) => n === 300, 'all 300 completed', 60_000);
+      expect(await mongoose.connection.collection(AGENDA_COLLECTION).countDocuments({ name: JOB.checkOverdueReservations })).toBe(1);
+      const docs = await load(ids);
+      expect(docs.every((d) => d.history.length === 3)).toBe(true);
+      expectConsistent(docs);
+    } finally {
+      await Promise.all(workers.map((w) => stopProcess(w)));
+      await forget(ids);
+    }
+  }, 90_000);
+
+  test('a worker killed mid-sweep leaves no half-done reservation; the next sweep finishes the rest', async () => {
+    const total = (await onFerretDb()) ? 200 : 600;
+    const ids = await insertConfirmed(total, (i) => minutesAgo(GRACE + 1 + i));
+    const env = workerEnv({ COMPLETION_BATCH_SIZE: '5', COMPLETION_SWEEP_INTERVAL: '2 seconds' });
+    const first = await startWorkerProcess(env);
+    await pollUntil(() => countCompleted(ids), (n) => n >= 20, 'the sweep to be under way', 60_000);
+    first.kill('SIGKILL');
+    await first.exited;
+
+    const atKill = await load(ids);
+    expectConsistent(atKill);
+    expect(atKill.filter((d) => d.status === COMPLETED).length).toBeLessThan(total);
+
+    const second = await startWorkerProcess(env);
+    try {
+      await pollUntil(() => countCompleted(ids), (n) => n === total, `all ${total} completed`, 60_000);
+      const docs = await load(ids);
+      expect(docs.every((d) => d.history.length === 3)).toBe(true);
+      expectConsistent(docs);
+    } finally {
+      await stopProcess(second);
+      await forget(ids);
+    }
+  }, 120_000);
+});
+
+describe('the complete-reservation job', () => {
+  const grace = 0.05; // 3 s
+  let worker: Proc;
+
+  beforeAll(async () => {
+    startScheduler({ ...stack.config, COMPLETION_GRACE_MINUTES: grace }, logger());
+    worker = await startWorkerProcess(workerEnv({ COMPLETION_GRACE_MINUTES: String(grace) }));
+  });
+  afterAll(() => stopProcess(worker));
+
+  const CONFIRM = `mutation($id: ID!) { confirmReservation(id: $id) { history { id } } }`;
+  const CANCEL = `mutation($id: ID!) { cancelReservation(id: $id) { status } }`;
+
+  test('completes a confirmed reservation within 3 s of its deadline; a cancelled one is left alone', async () => {
+    const [customer, admin] = await Promise.all([stack.signUp(), stack.admin()]);
+    const startTime = new Date(Date.now() + 3_000);
+    const [kept, cancelled] = await Promise.all([1, 2].map(() => stack.createReservation(customer.token, { startTime: startTime.toISOString() })));
+    const confirmations = await Promise.all([kept, cancelled].map((r) => stack.gql(CONFIRM, { id: r.id }, admin.token)));
+    expect(confirmations.map((c) => c.errors)).toEqual([undefined, undefined]);
+    expect((await stack.gql(CANCEL, { id: cancelled.id }, admin.token)).errors).toBeUndefined();
+
+    const deadline = startTime.getTime() + grace * 60_000;
+    const done = await pollUntil(() => Reservation.findById(kept.id).lean(), (r) => r?.status === COMPLETED, 'the completion', 15_000);
+    const completion = done!.history.at(-1)!;
+    expect(completion).toMatchObject({ from: CONFIRMED, to: COMPLETED, actor: AUTO_COMPLETE_ACTOR });
+    expect(completion.at.getTime()).toBeGreaterThanOrEqual(deadline);
+    expect(completion.at.getTime() - deadline).toBeLessThanOrEqual(3_000);
+
+    // The cancelled one's job has run (and been removed) without touching it.
+    const cancelledJob = jobIdFor(`complete:${confirmations[1]!.data.confirmReservation.history[1].id}`);
+    await pollUntil(() => mongoose.connection.collection(AGENDA_COLLECTION).countDocuments({ _id: cancelledJob }), (n) => n === 0, 'its job to run', 15_000);
+    const left = await Reservation.findById(cancelled.id).lean();
+    expect(left!.status).toBe(CANCELLED);
+    expect(left!.history.map((e) => e.to)).toEqual([PENDING, CONFIRMED, CANCELLED]);
+  });
+});
