@@ -91,6 +91,10 @@ function logJobOutcomes(agenda: Agenda, log: Logger): void {
     reservationId: (job.attrs.data as { reservationId?: string } | null)?.reservationId,
     attempt: job.attrs.failCount,
   });
+  // The outbox reconciler runs every few seconds: its routine lines at debug, everything else at info.
+  const level = (job: { attrs: JobParameters }) => (job.attrs.name === JOB.dispatchPendingEffects ? 'debug' : 'info');
+  agenda.on('start', (job) => log[level(job)](fields(job), 'job started'));
+  agenda.on('success', (job) => log[level(job)](fields(job), 'job succeeded'));
   agenda.on('fail', (err: Error, job) => {
     // Another run holding the same email is routine with several workers: not a warning.
     if (err instanceof DeliveryInProgressError) log.info({ ...fields(job), err }, 'job deferred: another run is on it');
