@@ -123,7 +123,7 @@ describe('with a worker, and SendGrid refusing the emails', () => {
     }
     const text = human.output.split('\n');
     expect(text[0]).toMatch(/^ID +NAME +RESERVATION +FAILS +LAST FAILED +RETRY +REASON$/);
-    expect(text.find((l) => l.startsWith(ids.statusEmail))).toMatch(/ 1 +\S+ \S+Z \(\d+s ago\) +no \(gave up\) +SendGrid rejected the email: HTTP 400/);
+    expect(text.find((l) => l.startsWith(ids.statusEmail))).toMatch(/ 1 +\S+ \S+Z \((?:now|\d+s ago)\) +no \(gave up\) +SendGrid rejected the email: HTTP 400/);
     expect(text.at(-1)).toBe('Run one again: npm run jobs -- retry <ID>');
   });
 
