@@ -27,8 +27,18 @@ export function startProcess(entry: string, env: Record<string, string>, args: s
   });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  const onData = (buf: Buffer) => {
-    for (const line of buf.toString('utf8').split('\n')) {
+  // Per stream: a chunk may end mid-line, and a split line must not be matched (or missed) in halves.
+  const read = (stream: NodeJS.ReadableStream) => {
+    let partial = '';
+    stream.on('data', (buf: Buffer) => {
+      const parts = (partial + buf.toString('utf8')).split('\n');
+      partial = parts.pop() ?? '';
+      onLines(parts);
+    });
+    stream.on('end', () => onLines([partial]));
+  };
+  const onLines = (parts: string[]) => {
+    for (const line of parts) {
       if (!line) continue;
       lines.push(line);
       for (const w of [...waiters]) {
@@ -39,8 +49,8 @@ export function startProcess(entry: string, env: Record<string, string>, args: s
       }
     }
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  read(child.stdout!);
+  read(child.stderr!);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   return {
     child,
