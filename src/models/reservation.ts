@@ -210,6 +210,11 @@ export async function createReservation(args: {
     try {
       await Reservation.collection.insertOne(doc.toObject() as never);
     } catch (err) {
+      // Our _id already stored: a worker's reconciler rolled this claim forward while we were slow. It is ours.
+      if (isDuplicateKey(err) && (await Reservation.exists({ _id: doc._id }))) {
+        await dispatchClaims([claim as unknown as StatusClaimRecord]);
+        return doc;
+      }
       await StatusClaim.collection.deleteOne({ _id: claim._id } as never);
       // A reference collision (1 in 10^12 per pair): draw another.
       if (isDuplicateKey(err) && /reference/.test(String((err as Error).message)) && attempt < 4) continue;
