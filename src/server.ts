@@ -34,6 +34,8 @@ async function main(): Promise<void> {
   onShutdown('database connection', () => disconnectDatabase(), 1);
   const live = startLiveChannel();
   onShutdown('live channel', async () => live.stop(), 2);
+  // Before anyone can subscribe: a subscription must see every change made after it started.
+  await live.started;
   // Jobs: this server only schedules them for the workers, except in the all-in-one mode where it runs one.
   const jobs = embedded ? await startWorker(c) : startScheduler(c, log.child({ component: 'jobs' }));
   onShutdown(embedded ? 'worker' : 'job scheduler', () => jobs.stop(), 2);

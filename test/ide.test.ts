@@ -20,6 +20,7 @@ beforeAll(async () => {
   // (the live event among them), and the feed that brings those events to subscriptions.
   scheduler = startScheduler(stack.config, logger());
   live = startLiveChannel();
+  await live.started;
   [browser, alice, admin] = await Promise.all([launchChromium(), stack.signUp(), stack.admin()]);
 });
 afterAll(async () => {

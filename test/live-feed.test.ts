@@ -21,9 +21,10 @@ beforeAll(async () => {
   await connectDatabase(uri);
 });
 
-beforeEach(() => {
+beforeEach(async () => {
   received.length = 0;
   feed = startFeed({ log: childLogger({ component: 'live' }), onChange: (change) => received.push(change) });
+  await feed.started;
 });
 
 afterEach(() => feed?.stop());

@@ -25,6 +25,8 @@ export const liveChanges = new Hub<LiveChange>({
 });
 
 export interface LiveChannel {
+  /** Settles once every change published from now on will reach this process's subscribers. */
+  started: Promise<void>;
   stop(): void;
 }
 
@@ -32,7 +34,7 @@ export interface LiveChannel {
 export function startLiveChannel(log: Logger = childLogger({ component: 'live' })): LiveChannel {
   installLivePublisher();
   const feed = startFeed({ log, onChange: (change) => liveChanges.publish(STATUS_CHANGED, withCurrentState(change)) });
-  return { stop: () => feed.stop() };
+  return { started: feed.started, stop: () => feed.stop() };
 }
 
 function withCurrentState(change: StatusChange): LiveChange {

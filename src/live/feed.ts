@@ -25,6 +25,8 @@ export interface FeedOptions {
 }
 
 export interface Feed {
+  /** Settles once the feed knows where it starts: every event published after that reaches `onChange`. */
+  started: Promise<void>;
   /** Stops reading. A read in flight ends on its own; waiting for it would hold up shutdown while the database is unreachable. */
   stop(): void;
 }
@@ -45,6 +47,8 @@ export function startFeed(opts: FeedOptions): Feed {
   /** Set when this process published something since the last read began; `wake` ends the pause early. */
   let published = false;
   let wake: (() => void) | undefined;
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
   const stopListening = onLocalPublish(() => {
     published = true;
     wake?.();
@@ -97,7 +101,10 @@ export function startFeed(opts: FeedOptions): Feed {
     while (!stopping.signal.aborted) {
       published = false;
       try {
-        last ??= await lastSequenceNumber();
+        if (last === undefined) {
+          last = await lastSequenceNumber();
+          markStarted();
+        }
         if (!(await readNew(last)) && Date.now() - lastResync >= RESYNC_MS) {
           lastResync = Date.now();
           await resync(last);
@@ -133,9 +140,11 @@ export function startFeed(opts: FeedOptions): Feed {
   }
 
   return {
+    started,
     stop: () => {
       stopListening();
       stopping.abort();
+      markStarted(); // nobody waits for a feed that will never start
     },
   };
 }
