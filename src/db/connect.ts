@@ -12,7 +12,7 @@ export interface ConnectOptions {
  */
 export async function connectDatabase(uri: string, opts: ConnectOptions = {}): Promise<typeof mongoose> {
   mongoose.set('strictQuery', true);
-  return mongoose.connect(uri, {
+  const connected = await mongoose.connect(uri, {
     ...(opts.dbName ? { dbName: opts.dbName } : {}),
     // While the database is down, fail requests within seconds (SERVICE_UNAVAILABLE) rather than queue them
     // in Mongoose's buffer: clients can retry, and a stalled API server helps nobody.
@@ -26,6 +26,24 @@ export async function connectDatabase(uri: string, opts: ConnectOptions = {}): P
     autoCreate: true,
     autoIndex: true,
   });
+  const info = await connected.connection.db!.admin().command({ buildInfo: 1 });
+  ferretDb = typeof info.ferretdbVersion === 'string';
+  return connected;
+}
+
+let ferretDb = false;
+
+/**
+ * How many update statements one command may carry. FerretDB 1.24 keeps a backend connection open for every
+ * statement of an `update` command until the whole command ends (handler/msg_update.go defers each statement's
+ * iterator close to the end of the loop), and needs one more to write. Its pools are 100 connections (SQLite)
+ * and 50 (PostgreSQL), shared by every client: one command of 100 statements, or two of 40 at once on
+ * PostgreSQL, wait forever for a connection and wedge the server for everyone (measured). Small commands keep
+ * every process's writes together far below that; each statement costs FerretDB a query of its own anyway, so
+ * splitting costs nothing there. MongoDB takes any size.
+ */
+export function updatesPerCommand(): number {
+  return ferretDb ? 8 : 1000;
 }
 
 export async function disconnectDatabase(): Promise<void> {

@@ -3,6 +3,7 @@ import { Schema, Types, model, type HydratedDocument, type InferSchemaType } fro
 import { ReservationStatus, canTransition } from './status.js';
 import { newStatusEvent, statusEventSchema } from './status-event.js';
 import { StatusClaim, claimId, isDuplicateKey, type StatusClaimRecord } from './status-claim.js';
+import { updatesPerCommand } from '../db/connect.js';
 import { dispatchClaims } from './effects.js';
 
 export { newStatusEvent, type StatusEventRecord } from './status-event.js';
@@ -117,11 +118,11 @@ function applyOperation(claim: StatusClaimRecord) {
   };
 }
 
-/** Phase 2: apply claimed changes, in one bulk write however many there are. */
+/** Phase 2: apply claimed changes, in bulk writes of as many as the server takes at once. */
 export async function applyClaims(claims: StatusClaimRecord[]): Promise<void> {
-  // In commands of at most 99 updates: FerretDB 1.24 never answers an `update` command of 100 or more.
-  for (let i = 0; i < claims.length; i += 99) {
-    await Reservation.collection.bulkWrite(claims.slice(i, i + 99).map(applyOperation) as never[], { ordered: false });
+  const size = updatesPerCommand();
+  for (let i = 0; i < claims.length; i += size) {
+    await Reservation.collection.bulkWrite(claims.slice(i, i + size).map(applyOperation) as never[], { ordered: false });
   }
 }
 
