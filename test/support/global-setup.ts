@@ -1,6 +1,7 @@
 // Jest global setup: one MongoDB-compatible server for the whole run, unless one is given
-// (TEST_MONGODB_URI, else MONGODB_URI). Workers inherit TEST_MONGODB_URI; tests then use their own databases
-// (support/mongo.ts: uniqueDbName).
+// (TEST_MONGODB_URI, else MONGODB_URI). Workers inherit TEST_MONGODB_URI (and TEST_MONGODB_KIND, the embedded
+// kind, when it is ours); tests then use their own databases (support/mongo.ts: uniqueDbName). EMBEDDED_MONGO
+// picks the embedded kind as it does for `npm start`.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EmbeddedMongo } from '../../src/db/embedded.js';
@@ -30,5 +31,6 @@ export default async function globalSetup(): Promise<void> {
   });
   process.stderr.write(`\n[test] ${mongo.kind} at ${mongo.uri} (started in ${Date.now() - started} ms)\n`);
   process.env.TEST_MONGODB_URI = mongo.uri;
+  process.env.TEST_MONGODB_KIND = mongo.kind;
   globalThis.__embeddedMongo = mongo;
 }
