@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,6 +45,20 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Command lines of the running processes that name a path under `dir` (the database servers started there). */
+function serverProcessesUnder(dir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      if (cmdline.includes(dir) && !cmdline.includes('node')) found.push(cmdline);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
 
 async function withClient<T>(uri: string, fn: (client: MongoClient) => Promise<T>): Promise<T> {
@@ -292,6 +306,33 @@ describe('embedded MongoDB', () => {
   test('rejects an unknown EMBEDDED_MONGO value', async () => {
     await expect(
       startEmbeddedMongo({ dataDir: scratch, ephemeral: true, env: { ...process.env, EMBEDDED_MONGO: 'postgres' } }),
-    ).rejects.toThrow('EMBEDDED_MONGO must be one of mongod, memory-server, ferretdb or auto (got "postgres")');
+    ).rejects.toThrow('EMBEDDED_MONGO must be one of mongod, memory-server, ferretdb, ferretdb-postgresql or auto (got "postgres")');
   });
+
+  test('EMBEDDED_MONGO=ferretdb-postgresql: FerretDB on a private PostgreSQL cluster keeps its data; stop() ends both', async () => {
+    const dataDir = path.join(scratch, 'on-postgresql');
+    const env = { ...process.env, EMBEDDED_MONGO: 'ferretdb-postgresql' };
+    if (process.getuid?.() === 0) {
+      // As root, PostgreSQL runs as the `postgres` account: a folder it cannot enter is named in the error.
+      await expect(startEmbeddedMongo({ dataDir, env })).rejects.toThrow(`cannot enter ${scratch}`);
+      await chmod(scratch, 0o711);
+    }
+    const first = await startEmbeddedMongo({ dataDir, env, log });
+    expect(first.kind).toBe('ferretdb-postgresql');
+    expect(logs.join('\n')).toMatch(/PostgreSQL ready on 127\.0\.0\.1:\d+/);
+    expect(serverProcessesUnder(dataDir).length).toBeGreaterThanOrEqual(2); // postgres and ferretdb
+    await withClient(first.uri, (c) => c.db('pg').collection('kept').insertOne({ _id: 'a' as never, n: 1 }));
+    const port = portOf(first.uri);
+    await first.stop();
+    expect(await refusesConnections(port)).toBe(true);
+    expect(serverProcessesUnder(dataDir)).toEqual([]);
+
+    const second = await startEmbeddedMongo({ dataDir, env });
+    try {
+      await withClient(second.uri, async (c) => expect(await c.db('pg').collection('kept').findOne()).toEqual({ _id: 'a', n: 1 }));
+    } finally {
+      await second.stop();
+    }
+    expect(serverProcessesUnder(dataDir)).toEqual([]);
+  }, 60_000);
 });

@@ -224,6 +224,7 @@ async function startPostgres(ctx: StartContext, dir: string): Promise<{ port: nu
       if (owner) {
         await chown(dir, owner.uid, owner.gid);
         if (ctx.ephemeral) await chmod(ctx.root, 0o711); // mkdtemp's 0700 would lock the account out
+        await assertReachable(path.dirname(dir), owner);
       }
       ctx.log(`embedded MongoDB: creating a PostgreSQL cluster in ${dir}`);
       await run(path.join(bin, 'initdb'), ['-D', dir, '-U', POSTGRES_ROLE, '-A', 'trust', '-E', 'UTF8', ...(ctx.ephemeral ? ['--no-sync'] : [])], owner);
@@ -313,6 +314,21 @@ async function systemAccount(name: string): Promise<Account> {
   const fields = passwd.split('\n').map((line) => line.split(':')).find((f) => f[0] === name);
   if (!fields) throw new Error(`running as root, and there is no \`${name}\` account to run PostgreSQL as (Debian's postgresql package creates it)`);
   return { uid: Number(fields[2]), gid: Number(fields[3]) };
+}
+
+/** PostgreSQL's account must be able to pass through every folder above its data; say which one it cannot. */
+async function assertReachable(dir: string, account: Account): Promise<void> {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const { mode, uid, gid } = await stat(d);
+    const searchable = uid === account.uid ? mode & 0o100 : gid === account.gid ? mode & 0o010 : mode & 0o001;
+    if (!searchable) {
+      throw new Error(
+        `PostgreSQL runs as the \`postgres\` account here (we are root), which cannot enter ${d}: ` +
+          'set DATA_DIR to a folder it can reach, make that folder searchable (chmod o+x), or run as another user',
+      );
+    }
+    if (path.dirname(d) === d) return;
+  }
 }
 
 function run(command: string, args: string[], owner: Account | undefined): Promise<void> {
