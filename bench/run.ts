@@ -96,10 +96,12 @@ async function openDatabase(log: (s: string) => void): Promise<Database & { stop
   try {
     const info = (await client.db('admin').command({ buildInfo: 1 })) as { version?: string; ferretdbVersion?: string };
     const ferret = info.ferretdbVersion;
+    const onPostgres = embeddedKind === 'ferretdb-postgresql';
+    const backend = onPostgres ? 'PostgreSQL backend, embedded' : embeddedKind ? 'SQLite backend, embedded' : 'backend not known';
     const description = ferret
-      ? `FerretDB ${ferret} (SQLite backend${embeddedKind ? ', embedded' : ''}; reports MongoDB ${info.version})`
+      ? `FerretDB ${ferret} (${backend}; reports MongoDB ${info.version})`
       : `MongoDB ${info.version}${embeddedKind ? ` (embedded ${embeddedKind})` : ''}`;
-    return { uri, kind: ferret ? 'ferretdb' : 'mongodb', description, stop };
+    return { uri, kind: ferret ? (onPostgres ? 'ferretdb-postgresql' : 'ferretdb') : 'mongodb', description, stop };
   } finally {
     await client.close();
   }

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const jobs = embedded ? await startWorker(c) : startScheduler(c, log.child({ component: 'jobs' }));
   onShutdown(embedded ? 'worker' : 'job scheduler', () => jobs.stop(), 2);
 
-  const api = await startApiServer(c);
+  const api = await startApiServer(c, { agenda: jobs.agenda });
   onShutdown('api server', () => api.stop(), 3);
 
   log.info({ url: api.url }, `GraphQL API ready at ${api.url}`);

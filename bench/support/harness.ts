@@ -16,7 +16,8 @@ export interface Database {
   uri: string;
   /** e.g. `ferretdb (FerretDB v1.24.2, SQLite backend; reports MongoDB 7.0.77)`. */
   description: string;
-  kind: 'ferretdb' | 'mongodb';
+  /** `ferretdb`: on SQLite (or a FerretDB whose backend is not known); `ferretdb-postgresql`: on PostgreSQL. */
+  kind: 'ferretdb' | 'ferretdb-postgresql' | 'mongodb';
 }
 
 /** One measured figure: a row of `results` in the JSON. */

@@ -105,9 +105,12 @@ export function installScheduler(agenda: Agenda, c: Config, log: Logger): void {
  * The API server's side of jobs: effects schedule through an Agenda that never runs anything. In the
  * all-in-one development mode the in-process worker installs its own scheduler instead.
  */
-export function startScheduler(c: Config, log: Logger): { stop(): Promise<void> } {
-  installScheduler(createAgenda(c), c, log);
+export function startScheduler(c: Config, log: Logger): { agenda: Agenda; stop(): Promise<void> } {
+  const agenda = createAgenda(c);
+  installScheduler(agenda, c, log);
   return {
+    /** Never started here (no job runs in this process); the job dashboard and /readyz read through it. */
+    agenda,
     async stop() {
       configureEffects({ schedule: undefined });
     },
