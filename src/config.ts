@@ -71,7 +71,7 @@ export const configSchema = z
       z.string().regex(humanInterval, 'must be a human interval such as "1 minute"').default('1 minute'),
     ),
     // Reservations the overdue sweep reads and completes per round: what it holds in memory at once.
-    COMPLETION_BATCH_SIZE: int(50, 1, 1000),
+    COMPLETION_BATCH_SIZE: int(200, 1, 1000),
     // How often a worker finishes status changes whose process died before handing over their effects, and how
     // old such a change must be before it counts as abandoned.
     OUTBOX_RECONCILE_INTERVAL: z.preprocess(

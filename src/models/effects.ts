@@ -75,26 +75,35 @@ export function jobsFor(
   }
 }
 
-/** Hands over the effects of applied changes, then marks their claims dispatched. */
+/**
+ * Hands over the effects of applied changes, then marks their claims dispatched. The claims of a batch are handed
+ * over together: their live events then go out in one group insert (publisher.ts) rather than one by one.
+ */
 export async function dispatchClaims(claims: StatusClaimRecord[]): Promise<void> {
   const { schedule, publish, onError } = sinks;
   if (!schedule || claims.length === 0) return; // no scheduler here: the worker's reconciler dispatches them
   const grace = sinks.completionGraceMinutes ?? 35;
-  const done: string[] = [];
-  for (const claim of claims) {
-    try {
-      for (const job of jobsFor({ _id: claim.reservation, startTime: claim.startTime }, claim.event, grace)) {
-        await schedule(job);
+  const handedOver = await Promise.all(
+    claims.map(async (claim) => {
+      try {
+        // One claim's own effects in order: its jobs, then its live event.
+        for (const job of jobsFor({ _id: claim.reservation, startTime: claim.startTime }, claim.event, grace)) {
+          await schedule(job);
+        }
+        await publish?.({
+          reservationId: claim.reservation.toString(),
+          customerId: claim.customer.toString(),
+          event: claim.event,
+        });
+        return claim._id;
+      } catch (err) {
+        onError?.(err, { reservationId: claim.reservation.toString(), eventId: claim.event._id.toString() });
+        return undefined;
       }
-      await publish?.({
-        reservationId: claim.reservation.toString(),
-        customerId: claim.customer.toString(),
-        event: claim.event,
-      });
-      done.push(claim._id);
-    } catch (err) {
-      onError?.(err, { reservationId: claim.reservation.toString(), eventId: claim.event._id.toString() });
-    }
-  }
-  if (done.length) await StatusClaim.updateMany({ _id: { $in: done } }, { $set: { dispatched: true } });
+    }),
+  );
+  const done = handedOver.filter((id): id is string => id !== undefined);
+  // `dispatched: false` changes nothing on MongoDB (the _id index finds them) but lets FerretDB narrow its read to
+  // the claims not yet dispatched instead of every claim ever made (it cannot use an index for `$in`).
+  if (done.length) await StatusClaim.updateMany({ _id: { $in: done }, dispatched: false }, { $set: { dispatched: true } });
 }
