@@ -42,7 +42,7 @@ const GRACE_MINUTES = 35;
  * README, Performance), so every variant here is O(N²) there: 10,000 would take tens of minutes per variant and
  * repetition. On FerretDB the default is 400 (1,000 with --large, one repetition), which keeps the default run
  * within its 5 minutes on 2 cores. FerretDB on PostgreSQL (EMBEDDED_MONGO=ferretdb-postgresql) still scans, but
- * about a hundred times faster: 2,000 by default there (10,000 with --large). --sweep-docs chooses any size.
+ * 20 to 35 times faster at 10,000 documents: 2,000 by default there (10,000 with --large). --sweep-docs chooses any size.
  */
 export function sweepSize(ctx: BenchContext): { docs: number; requested: number; repetitions: number } {
   const { smoke, large, sweepDocs } = ctx.options;

@@ -37,7 +37,7 @@ let ferretDb = false;
  * How many update statements one command may carry. FerretDB 1.24 keeps a backend connection open for every
  * statement of an `update` command until the whole command ends (handler/msg_update.go defers each statement's
  * iterator close to the end of the loop), and needs one more to write. Its pools are 100 connections (SQLite)
- * and 50 (PostgreSQL), shared by every client: one command of 100 statements, or two of 40 at once on
+ * and 50 (PostgreSQL), shared by every client: one command of 100 statements, or two of 30 at once on
  * PostgreSQL, wait forever for a connection and wedge the server for everyone (measured). Small commands keep
  * every process's writes together far below that; each statement costs FerretDB a query of its own anyway, so
  * splitting costs nothing there. MongoDB takes any size.
