@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mongoose, { Types } from 'mongoose';
 import pino from 'pino';
+import { isFerretDb } from '../src/db/connect.js';
 import { logger } from '../src/logger.js';
 import { AGENDA_COLLECTION, jobIdFor, startScheduler } from '../src/jobs/agenda.js';
 import { completeOverdueReservations } from '../src/jobs/check-overdue-reservations.js';
@@ -66,16 +67,6 @@ function expectConsistent(docs: Awaited<ReturnType<typeof load>>) {
 async function forget(ids: Types.ObjectId[]) {
   await Reservation.deleteMany({ _id: { $in: ids } });
   await mongoose.connection.collection(AGENDA_COLLECTION).deleteMany({ 'data.reservationId': { $in: ids.map(String) } });
-}
-
-/**
- * FerretDB 1.24 on SQLite scans the whole collection for every document an update writes (about 45 ms per
- * completion among 1,000 reservations, growing with the collection), so the kill test uses fewer there. The
- * 10,000-reservation sweep is in sweep-volume.test.ts.
- */
-async function onFerretDb(): Promise<boolean> {
-  const info = await mongoose.connection.db!.admin().command({ buildInfo: 1 });
-  return typeof info.ferretdbVersion === 'string';
 }
 
 describe('the sweep rule', () => {
@@ -163,7 +154,9 @@ describe('the check-overdue-reservations job', () => {
   }, 90_000);
 
   test('a worker killed mid-sweep leaves no half-done reservation; the next sweep finishes the rest', async () => {
-    const total = (await onFerretDb()) ? 200 : 600;
+    // FerretDB 1.24 on SQLite scans the whole collection for every document an update writes, so fewer there.
+    // The 10,000-reservation sweep is in sweep-volume.test.ts.
+    const total = isFerretDb() ? 200 : 600;
     const ids = await insertConfirmed(total, (i) => minutesAgo(GRACE + 1 + i));
     const env = workerEnv({ COMPLETION_BATCH_SIZE: '5', COMPLETION_SWEEP_INTERVAL: '2 seconds' });
     const first = await startWorkerProcess(env);

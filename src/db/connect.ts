@@ -33,6 +33,11 @@ export async function connectDatabase(uri: string, opts: ConnectOptions = {}): P
 
 let ferretDb = false;
 
+/** Whether the connected server is FerretDB (its buildInfo, read once at connect). */
+export function isFerretDb(): boolean {
+  return ferretDb;
+}
+
 /**
  * How many update statements one command may carry. FerretDB 1.24 keeps a backend connection open for every
  * statement of an `update` command until the whole command ends (handler/msg_update.go defers each statement's

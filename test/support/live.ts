@@ -179,13 +179,14 @@ export const createReservation = (url: string, token: string, startTime = inOneH
 /**
  * Subscribing is asynchronous and unacknowledged in graphql-ws: makes changes (reservations created with
  * `token`) until every subscription has received one, so none can miss the changes a test makes next.
+ * Returns how many reservations it created.
  */
-export async function untilSubscribed(subs: LiveSubscription<Change>[], url: string, token: string): Promise<void> {
+export async function untilSubscribed(subs: LiveSubscription<Change>[], url: string, token: string): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     const { eventId } = await createReservation(url, token);
     try {
       await Promise.all(subs.map((s) => s.waitFor(hasEvent(eventId), 'a first change', 1000)));
-      return;
+      return attempt;
     } catch (err) {
       if (attempt === 10) throw err;
     }
