@@ -1,6 +1,6 @@
 // `email-render`: 1,000 emails (the three kinds in turn, different customers and times).
 //
-//   project         the real renderer (src/mail/render.ts `renderEmail`): MJML compiled once per process, each
+//   project         the real renderer (src/mail/render.ts `createMailRenderer`): MJML compiled once per renderer, each
 //                   email fills the compiled HTML
 //   mjml-per-email  the naive way: the values put into the MJML source (HTML-escaped), then mjml2html for every
 //                   email, with the renderer's own options
@@ -12,18 +12,17 @@ import { join } from 'node:path';
 import mjml2html from 'mjml';
 import {
   EMAIL_KINDS,
-  compileTemplates,
-  customerName,
+  createMailRenderer,
   formatDate,
   formatTime,
   humanStatus,
   escapeHtml,
-  renderEmail,
   templatesDir,
   type EmailFacts,
   type EmailKind,
   type RenderOptions,
 } from '../src/mail/render.js';
+import { displayName } from '../src/lib/display-name.js';
 import type { Benchmark } from './support/harness.js';
 import { median, sig } from './support/harness.js';
 
@@ -66,7 +65,7 @@ async function renderNaively(kind: EmailKind, facts: EmailFacts, o: RenderOption
   const oneLine = (v: string) => v.replace(/\s+/g, ' ').trim();
   const values: Record<string, string> = {
     businessName: oneLine(o.businessName),
-    customerName: oneLine(customerName(facts.customer)),
+    customerName: oneLine(displayName(facts.customer)),
     customerEmail: oneLine(facts.customer.email),
     reference: oneLine(facts.reference),
     date: formatDate(facts.startTime, o.timeZone),
@@ -87,8 +86,10 @@ export const emailRender: Benchmark = {
   async run(ctx) {
     const count = ctx.options.smoke ? 30 : 1000;
     const list = emails(count);
+    const renderer = createMailRenderer();
+    const renderEmail = renderer.render;
     const compileStarted = performance.now();
-    await compileTemplates();
+    await renderer.compile();
     const compileOnceMs = performance.now() - compileStarted;
 
     // Same output both ways, or the comparison means nothing.

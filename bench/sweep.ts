@@ -158,25 +158,22 @@ async function runVariant(ctx: BenchContext, variant: Variant, docs: number, war
 
 async function child(args: ChildArgs): Promise<ChildResult> {
   const { default: pino } = await import('pino');
-  const { parseConfig, setConfig } = await import('../src/config.js');
+  const { parseConfig } = await import('../src/config.js');
   const { connectDatabase, disconnectDatabase } = await import('../src/db/connect.js');
   const c = parseConfig(process.env);
-  setConfig(c);
   // Each variant logs a line per reservation, as the job does (and the seed did); to nowhere, at the same cost.
   const log = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
-  await connectDatabase(args.uri);
+  const db = await connectDatabase(args.uri);
 
   let complete: (cutoff: Date) => Promise<number>;
   let batchSize: number | undefined;
   if (args.variant === 'project') {
     const { completeOverdueReservations } = await import('../src/jobs/check-overdue-reservations.js');
-    const { createAgenda, installScheduler } = await import('../src/jobs/agenda.js');
-    const { installLivePublisher } = await import('../src/live/publisher.js');
-    // What a worker installs (src/worker.ts), without running any job: effects go where they go in production.
-    installScheduler(createAgenda(c), c, log);
-    installLivePublisher();
+    const { createServices } = await import('../src/services.js');
+    // A worker's services (src/worker.ts), without running any job: effects go where they go in production.
+    const { status } = createServices(c, db, log);
     batchSize = c.COMPLETION_BATCH_SIZE;
-    complete = (cutoff) => completeOverdueReservations({ cutoff, batchSize: c.COMPLETION_BATCH_SIZE, log });
+    complete = (cutoff) => completeOverdueReservations({ status, cutoff, batchSize: c.COMPLETION_BATCH_SIZE, log });
   } else if (args.variant === 'per-document-save') {
     const { Reservation } = await import('../src/models/reservation.js');
     const { ReservationStatus } = await import('../src/models/status.js');

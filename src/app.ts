@@ -6,23 +6,22 @@ import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import type { Agenda } from 'agenda';
 import { GraphQLError } from 'graphql';
-import type { Config } from './config.js';
-import { logger } from './logger.js';
-import { appSchema } from './schema/index.js';
-import { createContext, type Context } from './schema/context.js';
+import type { Hub } from './live/hub.js';
+import type { LiveChange } from './live/channel.js';
+import { buildAppSchema } from './schema/index.js';
+import { createContext, createSharedViews, type ApiServices, type Context } from './schema/context.js';
 import { userFromAuthorization } from './schema/auth.js';
 import { formatError } from './schema/errors.js';
 import { operationLog } from './schema/operation-log.js';
 import { applyHttpSecurity, graphqlRequestGuards } from './security/http.js';
-import { withClientAddress } from './security/login-limits.js';
+import { addressKey, createLoginLimiter } from './security/login-limits.js';
 import { apolloQueryLimits, operationLimits } from './security/query-limits.js';
 import { graphqlIde } from './ide/index.js';
 import { startSubscriptionServer } from './live/subscription-server.js';
-import { createAgenda } from './jobs/agenda.js';
 import { healthRoutes } from './admin/health.js';
 import { JOBS_DASHBOARD_PATH, jobsDashboard } from './admin/jobs-dashboard.js';
+import type { Services } from './services.js';
 
 export interface ApiServer {
   /** http://host:port/graphql */
@@ -34,23 +33,28 @@ export interface ApiServer {
 }
 
 export interface ApiServerOptions {
+  /** The process's services: its config, the status pipeline, the Agenda it schedules through (the job dashboard
+   *  and /readyz read it too). */
+  services: Services;
+  /** The hub the live channel feeds (live/channel.ts): what subscriptions read. */
+  hub: Hub<LiveChange>;
   port?: number;
   host?: string;
-  /** The Agenda this process schedules through (never started here): the job dashboard and /readyz use it.
-   *  Without one, an instance of its own is made on the open database connection. */
-  agenda?: Agenda;
 }
 
-export async function startApiServer(c: Config, opts: ApiServerOptions = {}): Promise<ApiServer> {
-  const log = logger().child({ component: 'api' });
-  const schema = await appSchema();
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const { services } = opts;
+  const c = services.config;
+  const log = services.log.child({ component: 'api' });
+  const schema = await buildAppSchema(opts.hub);
+  const api: ApiServices = { config: c, status: services.status, loginLimiter: createLoginLimiter(c), views: createSharedViews() };
   const app = express();
   app.disable('x-powered-by');
   applyHttpSecurity(app, c);
   const httpServer = http.createServer(app);
 
   const format = formatError(c.NODE_ENV === 'production', (err) => log.error({ err }, 'unexpected error in a GraphQL operation'));
-  const subscriptions = startSubscriptionServer({ httpServer, schema, config: c, formatError: format, log });
+  const subscriptions = startSubscriptionServer({ httpServer, schema, services: api, formatError: format, log });
 
   const apollo = new ApolloServer<Context>({
     schema,
@@ -65,9 +69,10 @@ export async function startApiServer(c: Config, opts: ApiServerOptions = {}): Pr
   });
   await apollo.start();
 
-  const agenda = opts.agenda ?? createAgenda(c);
-  app.use(healthRoutes({ agenda }));
-  app.use(JOBS_DASHBOARD_PATH, jobsDashboard({ agenda, config: c, log }));
+  let stopping: Promise<void> | undefined;
+  const { agenda } = services;
+  app.use(healthRoutes({ agenda, isShuttingDown: () => stopping !== undefined }));
+  app.use(JOBS_DASHBOARD_PATH, jobsDashboard({ agenda, config: c, log, loginLimiter: api.loginLimiter }));
 
   app.use('/graphql', graphqlIde());
   app.use(
@@ -76,7 +81,7 @@ export async function startApiServer(c: Config, opts: ApiServerOptions = {}): Pr
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         try {
-          return withClientAddress(createContext(await userFromAuthorization(req.headers.authorization, c)), req);
+          return createContext(await userFromAuthorization(req.headers.authorization, c), api, addressKey(req.ip));
         } catch (err) {
           // A bad token is the client's problem: 401, not Apollo's default 500 for context failures.
           if (err instanceof GraphQLError) {
@@ -96,7 +101,6 @@ export async function startApiServer(c: Config, opts: ApiServerOptions = {}): Pr
   const host = addr.address === '0.0.0.0' || addr.address === '::' ? 'localhost' : addr.address;
   const url = `http://${host}:${addr.port}/graphql`;
 
-  let stopping: Promise<void> | undefined;
   return {
     url,
     port: addr.port,

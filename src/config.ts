@@ -1,8 +1,8 @@
 // The one place that reads process.env: validated once, typed, frozen.
 import { isIP } from 'node:net';
+import ms from 'ms';
 import { z } from 'zod';
-
-const humanInterval = /^\d+(\.\d+)?\s*(ms|milliseconds?|seconds?|minutes?|hours?|days?)$/i;
+import { CRASH_POINTS, type CrashPoint } from './status/crash-points.js';
 
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const commaList = (v: unknown) =>
@@ -15,6 +15,19 @@ const commaList = (v: unknown) =>
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(def));
+
+/** A length of time as people write it ("500 ms", "5 minutes", "1.5 hours"), read with `ms`; a unit is required. */
+const UNIT = /[a-z]\s*$/i;
+const interval = (def: string, example = def) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine((text) => UNIT.test(text) && Number.isFinite(ms(text as ms.StringValue)) && ms(text as ms.StringValue) > 0, {
+        message: `must be a length of time such as "${example}"`,
+      })
+      .default(def),
+  );
 
 export const configSchema = z
   .object({
@@ -29,7 +42,7 @@ export const configSchema = z
     PORT: int(4000, 0, 65535),
     HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
     JWT_SECRET: optionalString,
-    JWT_TTL: z.preprocess(emptyToUndefined, z.string().regex(humanInterval, 'must be like "12 hours"').default('12 hours')),
+    JWT_TTL: interval('12 hours'),
     ADMIN_EMAIL: z.preprocess(emptyToUndefined, z.email().default('admin@example.com')),
     MAIL_FROM: z.preprocess(emptyToUndefined, z.string().min(3).default('Reservations <noreply@example.com>')),
     SENDGRID_API_KEY: optionalString,
@@ -50,36 +63,35 @@ export const configSchema = z
         }, 'must be an IANA time zone such as Europe/London'),
     ),
     COMPLETION_GRACE_MINUTES: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(7 * 24 * 60).default(35)),
-    COMPLETION_SWEEP_INTERVAL: z.preprocess(
-      emptyToUndefined,
-      z.string().regex(humanInterval, 'must be a human interval such as "5 minutes" or "2 seconds"').default('5 minutes'),
-    ),
-    JOB_POLL_INTERVAL: z.preprocess(
-      emptyToUndefined,
-      z.string().regex(humanInterval, 'must be a human interval such as "500 ms" or "1 second"').default('500 ms'),
-    ),
+    COMPLETION_SWEEP_INTERVAL: interval('5 minutes', '2 seconds'),
+    JOB_POLL_INTERVAL: interval('500 ms'),
     EMAIL_MAX_ATTEMPTS: int(6, 1, 50),
     // The wait before an email's first retry; each later retry waits twice as long as the one before.
-    EMAIL_RETRY_DELAY: z.preprocess(
-      emptyToUndefined,
-      z.string().regex(humanInterval, 'must be a human interval such as "5 seconds"').default('5 seconds'),
-    ),
+    EMAIL_RETRY_DELAY: interval('5 seconds'),
     // How long a running job may go unheard from before another worker takes it over (a worker killed mid-job).
     // Keep it above SendGrid's request timeout (15 s): an email send must finish within its lock.
-    JOB_LOCK_LIFETIME: z.preprocess(
-      emptyToUndefined,
-      z.string().regex(humanInterval, 'must be a human interval such as "1 minute"').default('1 minute'),
-    ),
+    JOB_LOCK_LIFETIME: interval('1 minute'),
     // Reservations the overdue sweep reads and completes per round: what it holds in memory at once.
     COMPLETION_BATCH_SIZE: int(200, 1, 1000),
-    // How often a worker finishes status changes whose process died before handing over their effects, and how
-    // old such a change must be before it counts as abandoned.
-    OUTBOX_RECONCILE_INTERVAL: z.preprocess(
+    // How often a worker hands over the pending effects of status changes whose process died before it could, and
+    // how old such a change must be before it counts as abandoned (dispatch-pending-effects).
+    PENDING_EFFECTS_INTERVAL: interval('5 seconds'),
+    // Tests only (refused otherwise): the process kills itself at this step of a status change or an email
+    // delivery, optionally only for changes to one status: `after-claim`, `after-apply:CONFIRMED`, … (status/crash-points.ts).
+    CRASH_POINT: z.preprocess(
       emptyToUndefined,
-      z.string().regex(humanInterval, 'must be a human interval such as "5 seconds"').default('5 seconds'),
+      z
+        .string()
+        .regex(
+          new RegExp(`^(${CRASH_POINTS.join('|')})(:[A-Z_]+)?$`),
+          `must be one of ${CRASH_POINTS.join(', ')}, optionally followed by :<STATUS>`,
+        )
+        .transform((text): CrashPoint => {
+          const [point, status] = text.split(':');
+          return { point: point as CrashPoint['point'], ...(status ? { status } : {}) };
+        })
+        .optional(),
     ),
-    // Tests only: the process kills itself (SIGKILL) right after committing a status change, before any effect.
-    FAULT_EXIT_AFTER_COMMIT: z.preprocess(emptyToUndefined, z.enum(['0', '1']).default('0').transform((v) => v === '1')),
     BUSINESS_NAME: z.preprocess(emptyToUndefined, z.string().max(100).default('Reservations')),
     WORKER_HEALTH_PORT: int(4001, 0, 65535),
     LOG_LEVEL: z.preprocess(
@@ -133,10 +145,7 @@ export const configSchema = z
     // Failed log-ins allowed per email and per client address within LOGIN_WINDOW, counted across API servers.
     LOGIN_MAX_ATTEMPTS: int(5, 1, 1000),
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: int(20, 1, 100_000),
-    LOGIN_WINDOW: z.preprocess(
-      emptyToUndefined,
-      z.string().regex(humanInterval, 'must be a human interval such as "15 minutes"').default('15 minutes'),
-    ),
+    LOGIN_WINDOW: interval('15 minutes'),
   })
   .superRefine((c, ctx) => {
     if (c.NODE_ENV === 'production') {
@@ -145,6 +154,8 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['SENDGRID_API_KEY'], message: 'is required in production' });
       if (!c.MONGODB_URI) ctx.addIssue({ code: 'custom', path: ['MONGODB_URI'], message: 'is required in production' });
     }
+    if (c.CRASH_POINT && c.NODE_ENV !== 'test')
+      ctx.addIssue({ code: 'custom', path: ['CRASH_POINT'], message: 'is for tests only (NODE_ENV=test)' });
     if (c.JWT_SECRET && c.JWT_SECRET.length < 16)
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 16 characters' });
   });
@@ -181,38 +192,22 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   return Object.freeze({ ...c, JWT_SECRET: c.JWT_SECRET ?? 'insecure-development-secret-change-me' });
 }
 
-let cached: Config | undefined;
-
-/** The process's configuration; on a bad value prints one line and exits (entry points only). */
-export function config(): Config {
-  if (!cached) {
-    try {
-      cached = parseConfig(process.env);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`${err.message}\n`);
-        process.exit(1);
-      }
-      throw err;
+/** The process's configuration, read once by an entry point; on a bad value prints one line and exits 1. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return parseConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
     }
+    throw err;
   }
-  return cached;
 }
 
-/** For tests and tools that build a process-like configuration explicitly. */
-export function setConfig(c: Config): void {
-  cached = c;
-}
-
-/** Milliseconds of a human interval like "5 minutes", "500 ms", "2 seconds". */
+/** Milliseconds of a length of time that passed validation ("5 minutes", "500 ms", "2 seconds"). */
 export function intervalMs(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/i.exec(text.trim());
-  if (!m) throw new Error(`not an interval: ${text}`);
-  const n = Number(m[1]);
-  const unit = m[2]!.toLowerCase();
-  if (unit.startsWith('ms') || unit.startsWith('milli')) return n;
-  if (unit.startsWith('second')) return n * 1000;
-  if (unit.startsWith('minute')) return n * 60_000;
-  if (unit.startsWith('hour')) return n * 3_600_000;
-  return n * 86_400_000;
+  const n = ms(text as ms.StringValue);
+  if (!Number.isFinite(n)) throw new Error(`not a length of time: ${text}`);
+  return n;
 }

@@ -1,8 +1,8 @@
 import pino, { type Logger } from 'pino';
-import { config } from './config.js';
+import { loadConfig } from './config.js';
 
 // Anything that could carry a secret is redacted at the logger, so no call site can leak one by accident.
-const redact = {
+const redact = Object.freeze({
   paths: [
     'password',
     '*.password',
@@ -22,17 +22,18 @@ const redact = {
     'variables.input.password',
   ],
   censor: '[redacted]',
-};
+});
 
+// The one piece of module state in src/ (with Mongoose's model registry): the process's root logger, made on first use.
 let root: Logger | undefined;
 
 export function logger(): Logger {
   if (!root) {
-    const c = config();
+    const c = loadConfig();
     const pretty = c.NODE_ENV === 'development' && process.stdout.isTTY;
     root = pino({
       level: c.LOG_LEVEL,
-      redact,
+      redact: { paths: [...redact.paths], censor: redact.censor },
       base: { pid: process.pid },
       ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' } } } : {}),
     });

@@ -8,32 +8,32 @@ import { pathToFileURL } from 'node:url';
 import type { Agenda, JobParameters } from 'agenda';
 import mongoose from 'mongoose';
 import type { Logger } from 'pino';
-import { config, type Config } from './config.js';
+import { loadConfig, type Config } from './config.js';
 import { connectDatabase, disconnectDatabase } from './db/connect.js';
 import { runningEmbeddedUri } from './db/resolve.js';
 import { logger } from './logger.js';
 import { installProcessGuards } from './lib/process-guards.js';
-import { onShutdown, runShutdown } from './lib/shutdown.js';
-import { installLivePublisher } from './live/publisher.js';
-import { DeliveryInProgressError } from './mail/deliver.js';
-import { compileTemplates } from './mail/render.js';
+import { createShutdown } from './lib/shutdown.js';
+import { createMailRenderer } from './mail/render.js';
 import { createTransport } from './mail/transport.js';
-import { createAgenda, installScheduler, registerRecurring } from './jobs/agenda.js';
+import { registerRecurring } from './jobs/agenda.js';
 import { defineCheckOverdueReservations } from './jobs/check-overdue-reservations.js';
 import { defineCompleteReservation } from './jobs/complete-reservation.js';
-import type { JobContext } from './jobs/context.js';
+import type { DefineJob, JobContext } from './jobs/context.js';
 import { defineDispatchPendingEffects } from './jobs/dispatch-pending-effects.js';
 import { JOB } from './jobs/names.js';
 import { defineNewReservationAdminNotification } from './jobs/send-new-reservation-admin-notification.js';
 import { defineReservationStatusEmail } from './jobs/send-reservation-status-email.js';
+import { createServices, type Services } from './services.js';
+import { crashHook } from './status/crash-points.js';
 
-const JOBS = [
+const JOBS: readonly DefineJob[] = Object.freeze([
   defineNewReservationAdminNotification,
   defineReservationStatusEmail,
   defineCompleteReservation,
   defineCheckOverdueReservations,
   defineDispatchPendingEffects,
-];
+]);
 
 /** Running jobs get this long to finish on shutdown: inside lib/shutdown.ts's 10 s limit. */
 const DRAIN_TIMEOUT_MS = 8_000;
@@ -44,25 +44,32 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-/** Starts processing jobs on the open default Mongoose connection. */
-export async function startWorker(c: Config, log: Logger = logger().child({ component: 'worker' })): Promise<Worker> {
-  await compileTemplates(); // a broken template stops start-up, not the first email
+/** A worker's Agenda is named after its host and process, so Agendash shows who ran what. */
+export const workerAgendaName = () => `${os.hostname()}:${process.pid}`;
+
+/** Starts processing jobs with `services` (whose Agenda it defines the jobs on and starts). */
+export async function startWorker(services: Services): Promise<Worker> {
+  const c = services.config;
+  const log = services.log.child({ component: 'worker' });
+  const renderer = createMailRenderer();
+  await renderer.compile(); // a broken template stops start-up, not the first email
   const ctx: JobContext = {
+    agenda: services.agenda,
     config: c,
     log,
+    clock: services.clock,
+    status: services.status,
+    renderer,
     transport: createTransport({ apiKey: c.SENDGRID_API_KEY, baseUrl: c.SENDGRID_API_BASE_URL, outboxDir: c.MAIL_OUTBOX_DIR }),
+    crash: crashHook(c.CRASH_POINT),
   };
-  const agenda = createAgenda(c, `${os.hostname()}:${process.pid}`);
-  for (const define of JOBS) define(agenda, ctx);
+  for (const define of JOBS) define(ctx);
+  const agenda = services.agenda;
   logJobOutcomes(agenda, log);
-
-  // Status changes this worker makes (completions, reconciled changes) have effects too.
-  installScheduler(agenda, c, log);
-  installLivePublisher();
 
   await agenda.ready;
   await registerRecurring(agenda, JOB.checkOverdueReservations, c.COMPLETION_SWEEP_INTERVAL);
-  await registerRecurring(agenda, JOB.dispatchPendingEffects, c.OUTBOX_RECONCILE_INTERVAL);
+  await registerRecurring(agenda, JOB.dispatchPendingEffects, c.PENDING_EFFECTS_INTERVAL);
   await agenda.start();
 
   let stopping: Promise<void> | undefined;
@@ -91,15 +98,11 @@ function logJobOutcomes(agenda: Agenda, log: Logger): void {
     reservationId: (job.attrs.data as { reservationId?: string } | null)?.reservationId,
     attempt: job.attrs.failCount,
   });
-  // The outbox reconciler runs every few seconds: its routine lines at debug, everything else at info.
+  // dispatch-pending-effects runs every few seconds: its routine lines at debug, everything else at info.
   const level = (job: { attrs: JobParameters }) => (job.attrs.name === JOB.dispatchPendingEffects ? 'debug' : 'info');
   agenda.on('start', (job) => log[level(job)](fields(job), 'job started'));
   agenda.on('success', (job) => log[level(job)](fields(job), 'job succeeded'));
-  agenda.on('fail', (err: Error, job) => {
-    // Another run holding the same email is routine with several workers: not a warning.
-    if (err instanceof DeliveryInProgressError) log.info({ ...fields(job), err }, 'job deferred: another run is on it');
-    else log.warn({ ...fields(job), err }, 'job failed');
-  });
+  agenda.on('fail', (err: Error, job) => log.warn({ ...fields(job), err }, 'job failed'));
   agenda.on('retry', (job, details) => log.info({ ...fields(job), retryInMs: details.delay }, 'job will be retried'));
   agenda.on('retry exhausted', (err, job) => log.error({ ...fields(job), err }, 'job gave up; left as failed'));
   agenda.on('error', (err) => log.error({ err }, 'job processing error'));
@@ -133,9 +136,10 @@ async function databaseAnswers(): Promise<boolean> {
 }
 
 async function main(): Promise<void> {
-  installProcessGuards();
-  const c = config();
+  const c = loadConfig();
   const log = logger().child({ component: 'worker' });
+  const shutdown = createShutdown(log);
+  installProcessGuards(shutdown);
   // Without MONGODB_URI a worker joins the embedded database of a running `npm start`. It does not start one of
   // its own: that would lock the data folder against the `npm start` that the worker is meant to serve.
   const uri = c.MONGODB_URI ?? runningEmbeddedUri(c);
@@ -143,18 +147,18 @@ async function main(): Promise<void> {
     process.stderr.write('No database: set MONGODB_URI, or start `npm start` first (the worker then uses its embedded database).\n');
     process.exit(1);
   }
-  await connectDatabase(uri);
-  onShutdown('database connection', () => disconnectDatabase(), 1);
-  const worker = await startWorker(c, log);
-  onShutdown('worker', () => worker.stop(), 2);
-  const health = await startHealthServer(c);
-  onShutdown('health server', () => new Promise((resolve) => health.close(resolve)), 3);
-  log.info({ healthPort: (health.address() as AddressInfo).port }, 'worker ready');
+  try {
+    const db = await connectDatabase(uri);
+    shutdown.add('database connection', () => disconnectDatabase(), 1);
+    const worker = await startWorker(createServices(c, db, log, { agendaName: workerAgendaName() }));
+    shutdown.add('worker', () => worker.stop(), 2);
+    const health = await startHealthServer(c);
+    shutdown.add('health server', () => new Promise((resolve) => health.close(resolve)), 3);
+    log.info({ healthPort: (health.address() as AddressInfo).port }, 'worker ready');
+  } catch (err) {
+    log.fatal({ err }, 'worker failed to start');
+    void shutdown.run(1);
+  }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((err) => {
-    logger().fatal({ err }, 'worker failed to start');
-    void runShutdown(1);
-  });
-}
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void main();

@@ -1,6 +1,6 @@
 // Documents the benchmarks seed: shaped exactly as the application stores them.
 import { Types } from 'mongoose';
-import { newReference } from '../../src/models/reservation.js';
+import { newReference } from '../../src/status/reference.js';
 import { ReservationStatus } from '../../src/models/status.js';
 
 /** A confirmed reservation as confirming it through the API leaves it: a creation and a confirmation event. */

@@ -11,12 +11,11 @@ import { GraphQLError } from 'graphql';
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { dummyHash, verifyPassword } from '../lib/password.js';
+import { DUMMY_HASH, verifyPassword } from '../lib/password.js';
 import { Role } from '../models/status.js';
 import { User } from '../models/user.js';
 import { verifyToken } from '../schema/auth.js';
-import { ErrorCode } from '../schema/errors.js';
-import { addressKey, beginLogInAttempt } from '../security/login-limits.js';
+import { addressKey, TooManyAttemptsError, type LoginLimiter } from '../security/login-limits.js';
 
 export const ADMIN_REALM = 'jobs';
 
@@ -37,7 +36,7 @@ type Outcome =
   | { ok: true; userId: string }
   | { ok: false; status: 401 | 429; reason: string; challenge: string; retryAfterSeconds?: number };
 
-export function adminOnly(opts: { config: Config; log: Logger; realm?: string }): RequestHandler {
+export function adminOnly(opts: { config: Config; log: Logger; loginLimiter: LoginLimiter; realm?: string }): RequestHandler {
   const { config: c, log } = opts;
   const basicChallenge = `Basic realm="${opts.realm ?? ADMIN_REALM}"`;
   const cacheKey = randomBytes(32);
@@ -58,17 +57,17 @@ export function adminOnly(opts: { config: Config; log: Logger; realm?: string })
 
     let attempt;
     try {
-      attempt = await beginLogInAttempt({ email, clientAddress: addressKey(req.ip) }, c);
+      attempt = await opts.loginLimiter.begin({ email, clientAddress: addressKey(req.ip) });
     } catch (err) {
-      if (err instanceof GraphQLError && err.extensions.code === ErrorCode.TOO_MANY_REQUESTS) {
-        const retryAfterSeconds = Number(err.extensions.retryAfterSeconds) || 1;
+      if (err instanceof TooManyAttemptsError) {
+        const { retryAfterSeconds } = err;
         return { ok: false, status: 429, reason: 'too many failed sign-ins', challenge: basicChallenge, retryAfterSeconds };
       }
       throw err;
     }
     const user = await User.findOne({ email }).select('+passwordHash').lean();
     // Unknown email and wrong password: same answer, same work (a hash is verified either way).
-    const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash()));
+    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
     if (!user || !ok) return { ok: false, status: 401, reason: 'wrong email or password', challenge: basicChallenge };
     await attempt.succeeded();
     if (verified.size >= VERIFIED_MAX) verified.clear();

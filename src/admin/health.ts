@@ -4,7 +4,6 @@
 import express, { type Router } from 'express';
 import type { Agenda } from 'agenda';
 import mongoose from 'mongoose';
-import { isShuttingDown } from '../lib/shutdown.js';
 
 /** How long a readiness check waits for the database, or for Agenda still connecting: a probe must answer
  *  well inside its own timeout. */
@@ -17,7 +16,7 @@ export interface Readiness {
   shuttingDown?: true;
 }
 
-export function healthRoutes(opts: { agenda: Agenda }): Router {
+export function healthRoutes(opts: { agenda: Agenda; isShuttingDown: () => boolean }): Router {
   let agendaReady = false;
   const agendaConnected = opts.agenda.ready.then(() => (agendaReady = true));
 
@@ -28,7 +27,7 @@ export function healthRoutes(opts: { agenda: Agenda }): Router {
   router.get('/readyz', async (_req, res) => {
     const [up] = await Promise.all([pingDatabase(), agendaReady || within(agendaConnected, CHECK_TIMEOUT_MS)]);
     const body: Readiness = { status: 'not ready', database: up ? 'up' : 'down', agenda: agendaReady ? 'ready' : 'starting' };
-    if (isShuttingDown()) body.shuttingDown = true;
+    if (opts.isShuttingDown()) body.shuttingDown = true;
     else if (up && agendaReady) body.status = 'ready';
     res
       .status(body.status === 'ready' ? 200 : 503)

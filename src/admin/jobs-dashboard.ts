@@ -6,16 +6,17 @@ import type { Agenda } from 'agenda';
 import { createExpressMiddleware } from 'agendash';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { LoginLimiter } from '../security/login-limits.js';
 import { adminOnly, sameOriginWrites } from './auth.js';
 import { clusterStatus } from './cluster-status.js';
 
 export const JOBS_DASHBOARD_PATH = '/admin/jobs';
 
 /** The dashboard's router, to mount at JOBS_DASHBOARD_PATH. */
-export function jobsDashboard(opts: { agenda: Agenda; config: Config; log: Logger }): Router {
+export function jobsDashboard(opts: { agenda: Agenda; config: Config; log: Logger; loginLimiter: LoginLimiter }): Router {
   const router = express.Router();
   router.use(trailingSlash());
-  router.use(adminOnly({ config: opts.config, log: opts.log }));
+  router.use(adminOnly({ config: opts.config, log: opts.log, loginLimiter: opts.loginLimiter }));
   router.use(sameOriginWrites());
   router.use((req, res, next) => {
     // Job data names reservations and customers: never kept by a browser or a proxy. (The assets are the

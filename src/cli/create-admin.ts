@@ -1,6 +1,6 @@
 // `npm run create-admin -- --email E --password P [--username U]`: makes (or promotes) an admin account.
 import { parseArgs } from 'node:util';
-import { config } from '../config.js';
+import { loadConfig } from '../config.js';
 import { connectDatabase, disconnectDatabase } from '../db/connect.js';
 import { resolveDatabase } from '../db/resolve.js';
 import { User } from '../models/user.js';
@@ -21,7 +21,7 @@ async function main(): Promise<number> {
   if (!password || password.length < 8) return fail(`--password of at least 8 characters is required\n${usage}`);
   const username = values.username?.trim() || email.split('@')[0]!.replace(/[^A-Za-z0-9_.-]/g, '') || 'admin';
 
-  const c = config();
+  const c = loadConfig();
   const db = await resolveDatabase(c, (m) => process.stderr.write(`${m}\n`));
   try {
     await connectDatabase(db.uri);

@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { computeJobState, type JobParameters, type JobState } from 'agenda';
 import mongoose, { Types } from 'mongoose';
-import { config } from '../config.js';
+import { loadConfig } from '../config.js';
 import { connectDatabase, disconnectDatabase } from '../db/connect.js';
 import { resolveDatabase } from '../db/resolve.js';
 import { AGENDA_COLLECTION } from '../jobs/agenda.js';
@@ -247,7 +247,7 @@ async function main(argv: string[]): Promise<number> {
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive whole number');
 
-  const c = config();
+  const c = loadConfig();
   const db = await resolveDatabase(c, (m) => process.stderr.write(`${m}\n`));
   try {
     await connectDatabase(db.uri, { maxPoolSize: 4 });

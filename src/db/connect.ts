@@ -1,3 +1,5 @@
+// Connecting, and what differs between MongoDB and FerretDB: detected once per connection and handed to whoever
+// writes (src/db/writes.ts), never kept in a global.
 import mongoose from 'mongoose';
 
 export interface ConnectOptions {
@@ -6,11 +8,32 @@ export interface ConnectOptions {
   maxPoolSize?: number;
 }
 
+/** What the connected server can take, as far as this application cares. */
+export interface DatabaseCapabilities {
+  /** `ferretdb` when the server reports a `ferretdbVersion` in its buildInfo (FerretDB 1.24 on SQLite or PostgreSQL). */
+  server: 'mongodb' | 'ferretdb';
+  /**
+   * How many update statements one command may carry. FerretDB 1.24 keeps a backend connection open for every
+   * statement of an `update` command until the whole command ends (handler/msg_update.go defers each statement's
+   * iterator close to the end of the loop), and needs one more to write. Its pools are 100 connections (SQLite)
+   * and 50 (PostgreSQL), shared by every client: one command of 100 statements, or two of 30 at once on
+   * PostgreSQL, wait forever for a connection and wedge the server for everyone (measured). Small commands keep
+   * every process's writes together far below that; each statement costs FerretDB a query of its own anyway, so
+   * splitting costs nothing there. MongoDB takes any size.
+   */
+  updatesPerCommand: number;
+}
+
+export interface Database {
+  connection: mongoose.Connection;
+  capabilities: DatabaseCapabilities;
+}
+
 /**
- * Connects the default Mongoose connection. Options stay inside what both MongoDB and FerretDB 1.24 accept:
- * no transactions, and retryable writes only where the server offers them (the driver decides).
+ * Connects the default Mongoose connection (the one the models are registered on). Options stay inside what both
+ * MongoDB and FerretDB 1.24 accept: no transactions, and retryable writes only where the server offers them.
  */
-export async function connectDatabase(uri: string, opts: ConnectOptions = {}): Promise<typeof mongoose> {
+export async function connectDatabase(uri: string, opts: ConnectOptions = {}): Promise<Database> {
   mongoose.set('strictQuery', true);
   const connected = await mongoose.connect(uri, {
     ...(opts.dbName ? { dbName: opts.dbName } : {}),
@@ -27,28 +50,12 @@ export async function connectDatabase(uri: string, opts: ConnectOptions = {}): P
     autoIndex: true,
   });
   const info = await connected.connection.db!.admin().command({ buildInfo: 1 });
-  ferretDb = typeof info.ferretdbVersion === 'string';
-  return connected;
+  return { connection: connected.connection, capabilities: capabilitiesOf(info) };
 }
 
-let ferretDb = false;
-
-/** Whether the connected server is FerretDB (its buildInfo, read once at connect). */
-export function isFerretDb(): boolean {
-  return ferretDb;
-}
-
-/**
- * How many update statements one command may carry. FerretDB 1.24 keeps a backend connection open for every
- * statement of an `update` command until the whole command ends (handler/msg_update.go defers each statement's
- * iterator close to the end of the loop), and needs one more to write. Its pools are 100 connections (SQLite)
- * and 50 (PostgreSQL), shared by every client: one command of 100 statements, or two of 30 at once on
- * PostgreSQL, wait forever for a connection and wedge the server for everyone (measured). Small commands keep
- * every process's writes together far below that; each statement costs FerretDB a query of its own anyway, so
- * splitting costs nothing there. MongoDB takes any size.
- */
-export function updatesPerCommand(): number {
-  return ferretDb ? 8 : 1000;
+export function capabilitiesOf(buildInfo: Record<string, unknown>): DatabaseCapabilities {
+  const ferretdb = typeof buildInfo.ferretdbVersion === 'string';
+  return { server: ferretdb ? 'ferretdb' : 'mongodb', updatesPerCommand: ferretdb ? 8 : 1000 };
 }
 
 export async function disconnectDatabase(): Promise<void> {

@@ -5,14 +5,14 @@
 // needs) and changes them all through the one status-change path (claim, apply, dispatch: a bulk write per step),
 // so each still gets its history event and live event, and no email. Safe with several workers sweeping and with
 // cancels racing: every change is claimed per reservation version, so each reservation is completed once.
-import type { Agenda } from 'agenda';
-import type { Types } from 'mongoose';
 import type { Logger } from 'pino';
 import { intervalMs } from '../config.js';
-import { Reservation, TRANSITION_SUBJECT_FIELDS, changeStatuses } from '../models/reservation.js';
+import { afterPosition, type Position } from '../db/keyset.js';
+import { Reservation, TRANSITION_SUBJECT_FIELDS } from '../models/reservation.js';
 import { ReservationStatus } from '../models/status.js';
+import { completionCutoff, completionRequest } from '../status/completion.js';
+import type { StatusService } from '../status/service.js';
 import { recordResult } from './agenda.js';
-import { completionCutoff, completionRequest } from './completion.js';
 import type { JobContext } from './context.js';
 import { JOB } from './names.js';
 
@@ -28,6 +28,7 @@ export interface CheckOverdueReservationsData {
  * sweep won, or a change whose process died and that the reconciler will finish) is not retried in this run.
  */
 export async function completeOverdueReservations(opts: {
+  status: StatusService;
   cutoff: Date;
   batchSize: number;
   log: Logger;
@@ -35,13 +36,13 @@ export async function completeOverdueReservations(opts: {
   afterBatch?: () => Promise<void>;
 }): Promise<number> {
   let completed = 0;
-  let last: { startTime: Date; _id: Types.ObjectId } | undefined;
+  let last: Position | undefined;
   for (;;) {
     const subjects = await Reservation.find(
       {
         status: ReservationStatus.CONFIRMED,
         startTime: { $lte: opts.cutoff },
-        ...(last && { $or: [{ startTime: { $gt: last.startTime } }, { startTime: last.startTime, _id: { $gt: last._id } }] }),
+        ...(last && afterPosition(last)),
       },
       TRANSITION_SUBJECT_FIELDS,
     )
@@ -49,30 +50,32 @@ export async function completeOverdueReservations(opts: {
       .limit(opts.batchSize)
       .lean();
     if (subjects.length === 0) return completed;
-    last = subjects.at(-1)!;
-    const won = await changeStatuses(subjects.map(completionRequest));
-    for (const { reservation } of won) {
-      opts.log.info({ reservationId: reservation.toString() }, `Auto-completed overdue reservation ${reservation.toString()}`);
+    const newest = subjects.at(-1)!;
+    last = { startTime: newest.startTime, id: newest._id };
+    const won = await opts.status.changeStatuses(subjects.map(completionRequest));
+    for (const { reservationId } of won) {
+      opts.log.info({ reservationId }, `Auto-completed overdue reservation ${reservationId}`);
     }
     completed += won.length;
     await opts.afterBatch?.();
   }
 }
 
-export function defineCheckOverdueReservations(agenda: Agenda, ctx: JobContext): void {
+export function defineCheckOverdueReservations(ctx: JobContext): void {
   const c = ctx.config;
-  agenda.define<CheckOverdueReservationsData>(
+  ctx.agenda.define<CheckOverdueReservationsData>(
     JOB.checkOverdueReservations,
     async (job) => {
       const count = await completeOverdueReservations({
-        cutoff: completionCutoff(new Date(), c.COMPLETION_GRACE_MINUTES),
+        status: ctx.status,
+        cutoff: completionCutoff(ctx.clock.now(), c.COMPLETION_GRACE_MINUTES),
         batchSize: c.COMPLETION_BATCH_SIZE,
         log: ctx.log,
         afterBatch: () => job.touch(),
       });
       const result = `Processed ${count} overdue reservations`;
       ctx.log.info({ completed: count }, result);
-      await recordResult(job, result);
+      await recordResult(ctx.agenda, job, result);
     },
     { concurrency: 1, lockLifetime: intervalMs(c.JOB_LOCK_LIFETIME) },
   );

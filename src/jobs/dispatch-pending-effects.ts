@@ -1,9 +1,8 @@
-// The outbox reconciler: every OUTBOX_RECONCILE_INTERVAL, finishes the status changes whose process stopped
-// between committing them and handing over their effects (an API server killed right after a confirmation, a
-// worker killed mid-sweep). That is what makes "a committed change always gets its email and live event" hold.
-import type { Agenda } from 'agenda';
+// Every PENDING_EFFECTS_INTERVAL: hands over the effects of status changes whose process stopped between
+// committing them and handing them over (an API server killed right after a confirmation, a worker killed
+// mid-sweep), applying the change first if it was only claimed. That is what makes "a committed change always
+// gets its email and live event" hold (src/status/service.ts).
 import { intervalMs } from '../config.js';
-import { recoverStaleClaims } from '../models/reservation.js';
 import type { JobContext } from './context.js';
 import { JOB } from './names.js';
 
@@ -12,21 +11,21 @@ const STEP = 20;
 /** Steps per run: a backlog larger than this is finished by the next runs. */
 const MAX_STEPS = 25;
 
-export function defineDispatchPendingEffects(agenda: Agenda, ctx: JobContext): void {
+export function defineDispatchPendingEffects(ctx: JobContext): void {
   const c = ctx.config;
-  agenda.define(
+  ctx.agenda.define(
     JOB.dispatchPendingEffects,
     async (job) => {
       // A change younger than one interval may still be on its way in its own process: leave it to that one.
-      const olderThanMs = intervalMs(c.OUTBOX_RECONCILE_INTERVAL);
-      let recovered = 0;
+      const olderThanMs = intervalMs(c.PENDING_EFFECTS_INTERVAL);
+      let dispatched = 0;
       for (let step = 0; step < MAX_STEPS; step++) {
-        const n = await recoverStaleClaims(olderThanMs, STEP);
-        recovered += n;
+        const n = await ctx.status.dispatchPendingEffects({ olderThanMs, limit: STEP });
+        dispatched += n;
         if (n === 0) break;
         await job.touch();
       }
-      if (recovered > 0) ctx.log.info({ recovered }, 'finished status changes left undispatched by a stopped process');
+      if (dispatched > 0) ctx.log.info({ dispatched }, 'dispatched the pending effects of status changes left by a stopped process');
     },
     { concurrency: 1, lockLifetime: intervalMs(c.JOB_LOCK_LIFETIME) },
   );

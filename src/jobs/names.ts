@@ -1,9 +1,9 @@
-// Job names, shared by the hooks that schedule jobs and the worker that runs them.
-export const JOB = {
-  newReservationAdminEmail: 'send-new-reservation-admin-notification',
+// Job names: what the status pipeline's effects schedule (src/status/effects.ts) and the worker runs (src/jobs/).
+export const JOB = Object.freeze({
+  newReservationAdminNotification: 'send-new-reservation-admin-notification',
   reservationStatusEmail: 'send-reservation-status-email',
   completeReservation: 'complete-reservation',
   checkOverdueReservations: 'check-overdue-reservations',
   dispatchPendingEffects: 'dispatch-pending-effects',
-} as const;
+} as const);
 export type JobName = (typeof JOB)[keyof typeof JOB];

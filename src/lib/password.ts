@@ -29,9 +29,8 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(key, expected);
 }
 
-/** A hash of a random password, verified against when the user does not exist so both paths cost the same. */
-let dummy: Promise<string> | undefined;
-export function dummyHash(): Promise<string> {
-  dummy ??= hashPassword(randomBytes(16).toString('hex'));
-  return dummy;
-}
+/**
+ * A hash of a random password nobody kept, verified against when the user does not exist, so that path costs
+ * the same as a wrong password. Made once with hashPassword's parameters; no password matches it.
+ */
+export const DUMMY_HASH = 'scrypt$16384$8$1$i1b7I7wfXRXISSxeZm0GMQ$iCX0u-rhy_GPDt15_yw6zGi0NLvOTee3-1MyP_RHAMA';

@@ -3,19 +3,16 @@
 // alert on ("unhandledRejection" / "uncaughtException", with the error and its stack) and shuts down in order,
 // letting in-flight requests and jobs finish instead of cutting them off.
 import { logger } from '../logger.js';
-import { runShutdown } from './shutdown.js';
+import type { Shutdown } from './shutdown.js';
 
-let installed = false;
-
-export function installProcessGuards(): void {
-  if (installed) return;
-  installed = true;
+/** Call once per process, from its entry point. */
+export function installProcessGuards(shutdown: Shutdown): void {
   process.on('unhandledRejection', (reason) => {
     logger().fatal({ err: reason }, 'unhandledRejection: a promise failed with nothing to handle it; shutting down');
-    void runShutdown(1);
+    void shutdown.run(1);
   });
   process.on('uncaughtException', (err, origin) => {
     logger().fatal({ err, origin }, 'uncaughtException: an error escaped every handler; shutting down');
-    void runShutdown(1);
+    void shutdown.run(1);
   });
 }

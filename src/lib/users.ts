@@ -1,6 +1,7 @@
 // Creating users: shared by signUp and `npm run create-admin`.
 import { User, type UserDocument } from '../models/user.js';
 import { Role } from '../models/status.js';
+import { isDuplicateKey } from '../db/writes.js';
 import { hashPassword } from './password.js';
 
 export class DuplicateUserError extends Error {
@@ -32,7 +33,7 @@ export async function createUser(input: {
       role: input.role ?? Role.CUSTOMER,
     });
   } catch (err) {
-    if ((err as { code?: number }).code === 11000) {
+    if (isDuplicateKey(err)) {
       throw new DuplicateUserError(/email/.test(String((err as Error).message)) ? 'email' : 'username');
     }
     throw err;

@@ -12,13 +12,14 @@
 // both MongoDB and FerretDB, and works the same on a standalone server and a replica set.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { StatusChange } from '../models/effects.js';
-import type { StatusEventRecord } from '../models/status-event.js';
-import { LiveEvent, sequenceKey, sequenceNumber, type LiveEventRecord } from './live-event.model.js';
-import { lastSequenceNumber, onLocalPublish } from './publisher.js';
+import type { LiveUpdate } from '../status/effects.js';
+import { LiveEvent, lastSequenceNumber, sequenceKey, sequenceNumber, type LiveEventRecord } from './live-event.model.js';
+import type { LivePublisher } from './publisher.js';
 
 export interface FeedOptions {
-  onChange: (change: StatusChange) => void;
+  onChange: (change: LiveUpdate) => void;
+  /** This process's publisher: its inserts wake the feed. */
+  publisher: Pick<LivePublisher, 'onStored'>;
   log: Logger;
   /** Pause after reading everything there was: most of the delivery delay of other processes' changes. */
   pollIntervalMs?: number;
@@ -31,7 +32,7 @@ export interface Feed {
   stop(): void;
 }
 
-/** Event ids remembered to drop repeats (an event the outbox reconciler published again after a crash). */
+/** Event ids remembered to drop repeats (an event dispatch-pending-effects published again after a crash). */
 const REMEMBERED_EVENTS = 10_000;
 /** How often a quiet feed checks for numbers it cannot reach one by one (see `resync`). */
 const RESYNC_MS = 5000;
@@ -49,27 +50,23 @@ export function startFeed(opts: FeedOptions): Feed {
   let wake: (() => void) | undefined;
   let markStarted!: () => void;
   const started = new Promise<void>((resolve) => (markStarted = resolve));
-  const stopListening = onLocalPublish(() => {
+  const stopListening = opts.publisher.onStored(() => {
     published = true;
     wake?.();
   });
 
   function deliver(doc: LiveEventRecord): void {
-    const eventId = doc.eventId.toHexString();
+    const eventId = doc.event._id.toHexString();
     if (delivered.has(eventId)) return;
     delivered.add(eventId);
     if (delivered.size > REMEMBERED_EVENTS) delivered.delete(delivered.values().next().value!);
-    opts.onChange({
-      reservationId: doc.reservationId.toString(),
-      customerId: doc.customerId.toString(),
-      event: { ...doc.event, _id: doc.eventId } as StatusEventRecord,
-    });
+    opts.onChange({ reservationId: doc.reservationId.toString(), customerId: doc.customerId.toString(), event: doc.event });
   }
 
   /** Reads the events after `from` one by one for as long as there is a next one; whether there was any. */
   async function readNew(from: number): Promise<boolean> {
     for (let n = from + 1; !stopping.signal.aborted; n++) {
-      const doc = await LiveEvent.findById(sequenceKey(n)).lean();
+      const doc = await LiveEvent.findById(sequenceKey(n)).lean<LiveEventRecord>();
       if (!doc) return n > from + 1;
       last = n;
       deliver(doc);

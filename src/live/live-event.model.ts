@@ -1,27 +1,22 @@
 // Storage of the cross-process channel: one document per published status change, numbered 1, 2, 3… in the
 // order the events became visible (publisher.ts explains how), so a feed only ever asks "is there an n + 1?".
 import { Schema, Types, model, type InferSchemaType } from 'mongoose';
+import { statusEventSchema, type StatusEventRecord } from '../models/status-event.js';
 
 const liveEventSchema = new Schema(
   {
     /** The sequence number, as sequenceKey() makes it: unique, so taking a number is atomic everywhere. */
     _id: { type: Schema.Types.ObjectId, required: true },
-    // Not unique: the outbox reconciler may publish an event again after a crash; feeds drop repeats.
-    eventId: { type: Schema.Types.ObjectId, required: true },
     reservationId: { type: Schema.Types.ObjectId, required: true },
     customerId: { type: Schema.Types.ObjectId, required: true },
-    event: {
-      from: { type: String, default: null },
-      to: { type: String, required: true },
-      at: { type: Date, required: true },
-      actor: { type: String, required: true },
-      reason: { type: String },
-    },
+    // The status event itself, its id included. Not unique here: a change whose process died may be published
+    // again by dispatch-pending-effects; feeds drop repeats by event id.
+    event: { type: statusEventSchema, required: true },
   },
   { collection: 'liveEvents', versionKey: false },
 );
 
-export type LiveEventRecord = InferSchemaType<typeof liveEventSchema>;
+export type LiveEventRecord = Omit<InferSchemaType<typeof liveEventSchema>, 'event'> & { event: StatusEventRecord };
 export const LiveEvent = model('LiveEvent', liveEventSchema);
 
 // Numbers are stored as ObjectIds (the number in hex, zero-padded: same order) because an equality match on an
@@ -29,3 +24,9 @@ export const LiveEvent = model('LiveEvent', liveEventSchema);
 // every document (measured on 250 events: 2 ms for `_id` equality, 17 ms for `_id: {$gt}`).
 export const sequenceKey = (n: number) => new Types.ObjectId(n.toString(16).padStart(24, '0'));
 export const sequenceNumber = (key: Types.ObjectId) => Number.parseInt(key.toHexString(), 16);
+
+/** The number of the newest event; 0 when there is none. */
+export async function lastSequenceNumber(): Promise<number> {
+  const newest = await LiveEvent.findOne({}, { _id: 1 }).sort({ _id: -1 }).lean();
+  return newest ? sequenceNumber(newest._id) : 0;
+}

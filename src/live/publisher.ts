@@ -15,9 +15,11 @@
 // answers without reading the whole collection, instead of looking for the newest with a sort that does.
 import { EventEmitter } from 'node:events';
 import { Types } from 'mongoose';
-import { configureEffects, type StatusChange } from '../models/effects.js';
-import { childLogger } from '../logger.js';
-import { LiveEvent, sequenceKey, sequenceNumber } from './live-event.model.js';
+import type { Logger } from 'pino';
+import { insertInOrderUntilDuplicate } from '../db/writes.js';
+import type { LiveUpdate } from '../status/effects.js';
+import type { Publisher } from '../status/service.js';
+import { LiveEvent, lastSequenceNumber, sequenceKey } from './live-event.model.js';
 
 /**
  * Events kept for a feed that falls a little behind; older ones are deleted. Few on purpose: FerretDB 1.24
@@ -31,11 +33,6 @@ const MAX_ATTEMPTS = 50;
 /** Changes stored by one insert at most. */
 const MAX_GROUP = 100;
 
-/** Every process that changes statuses (API servers, workers) installs this at start-up. */
-export function installLivePublisher(): void {
-  configureEffects({ publish: publishStatusChange });
-}
-
 type EventFields = ReturnType<typeof eventFields>;
 
 interface Pending {
@@ -44,112 +41,91 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-const queue: Pending[] = [];
-let flushing = false;
-/** The newest number this process stored or read: the next insert's starting point, once checked. */
-let newestKnown: number | undefined;
-/** Tells this process's feed that there is something to read (feed.ts), so it need not wait for its next poll. */
-const published = new EventEmitter();
-published.setMaxListeners(0);
+/** One per process that changes statuses (API servers, workers): the status service publishes through it. */
+export class LivePublisher implements Publisher {
+  readonly #queue: Pending[] = [];
+  #flushing = false;
+  /** The newest number this process stored or read: the next insert's starting point, once checked. */
+  #newestKnown: number | undefined;
+  /** Tells this process's feed that there is something to read (feed.ts), so it need not wait for its next poll. */
+  readonly #stored = new EventEmitter().setMaxListeners(0);
 
-/** Resolves once the change is stored (and so will reach every API server's subscribers). */
-export function publishStatusChange(change: StatusChange): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    // A malformed change fails alone (the executor throws), not the group it would have been stored with.
-    queue.push({ fields: eventFields(change), resolve, reject });
-    if (!flushing) void flush();
-  });
-}
+  constructor(private readonly log: Logger) {}
 
-/** Calls `listener` after each insert this process makes; returns the function that stops it. */
-export function onLocalPublish(listener: () => void): () => void {
-  published.on('stored', listener);
-  return () => published.off('stored', listener);
-}
-
-async function flush(): Promise<void> {
-  flushing = true;
-  try {
-    while (queue.length > 0) {
-      const group = queue.splice(0, MAX_GROUP);
-      try {
-        await store(group.map((p) => p.fields));
-        for (const p of group) p.resolve();
-      } catch (err) {
-        for (const p of group) p.reject(err);
-      }
-    }
-  } finally {
-    flushing = false;
+  /** Resolves once the change is stored (and so will reach every API server's subscribers). */
+  publish(change: LiveUpdate): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      // A malformed change fails alone (the executor throws), not the group it would have been stored with.
+      this.#queue.push({ fields: eventFields(change), resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
   }
-}
 
-/** Stores the events under the next consecutive numbers, in their order. */
-async function store(events: EventFields[]): Promise<void> {
-  let rest = events;
-  for (let attempt = 1; ; attempt++) {
-    const base = await newestNumber();
-    const docs = rest.map((fields, i) => ({ _id: sequenceKey(base + 1 + i), ...fields }));
+  /** Calls `listener` after each insert this process makes; returns the function that stops it. */
+  onStored(listener: () => void): () => void {
+    this.#stored.on('stored', listener);
+    return () => this.#stored.off('stored', listener);
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
     try {
-      await LiveEvent.collection.insertMany(docs, { ordered: true });
-      stored(base, base + docs.length);
-      return;
-    } catch (err) {
-      // Another publisher took a number: what came before it was stored; the rest goes after the newest.
-      if (!isDuplicateKey(err) || attempt >= MAX_ATTEMPTS) throw err;
-      const storedCount = firstFailedIndex(err);
-      if (storedCount > 0) stored(base, base + storedCount);
-      rest = rest.slice(storedCount);
-      newestKnown = undefined;
+      while (this.#queue.length > 0) {
+        const group = this.#queue.splice(0, MAX_GROUP);
+        try {
+          await this.#store(group.map((p) => p.fields));
+          for (const p of group) p.resolve();
+        } catch (err) {
+          for (const p of group) p.reject(err);
+        }
+      }
+    } finally {
+      this.#flushing = false;
     }
   }
-}
 
-function stored(base: number, last: number): void {
-  newestKnown = last;
-  if (Math.floor(last / PRUNE_EVERY) > Math.floor(base / PRUNE_EVERY) && last > RETAINED_EVENTS) prune(last - RETAINED_EVENTS);
-  published.emit('stored');
-}
+  /** Stores the events under the next consecutive numbers, in their order. */
+  async #store(events: EventFields[]): Promise<void> {
+    let rest = events;
+    for (let attempt = 1; ; attempt++) {
+      const base = await this.#newestNumber();
+      const docs = rest.map((fields, i) => ({ _id: sequenceKey(base + 1 + i), ...fields }));
+      // Another publisher may have taken a number: what came before it was stored; the rest goes after the newest.
+      const storedCount = await insertInOrderUntilDuplicate(LiveEvent.collection, docs);
+      if (storedCount > 0) this.#storedUpTo(base, base + storedCount);
+      if (storedCount === docs.length) return;
+      if (attempt >= MAX_ATTEMPTS) throw new Error(`could not number a live event after ${MAX_ATTEMPTS} attempts`);
+      rest = rest.slice(storedCount);
+      this.#newestKnown = undefined;
+    }
+  }
 
-/** The number to continue from: the remembered newest if it is still there (numbers have no gaps), else a search. */
-async function newestNumber(): Promise<number> {
-  if (newestKnown !== undefined && (await LiveEvent.exists({ _id: sequenceKey(newestKnown) }))) return newestKnown;
-  newestKnown = await lastSequenceNumber();
-  return newestKnown;
+  #storedUpTo(base: number, last: number): void {
+    this.#newestKnown = last;
+    if (Math.floor(last / PRUNE_EVERY) > Math.floor(base / PRUNE_EVERY) && last > RETAINED_EVENTS) this.#prune(last - RETAINED_EVENTS);
+    this.#stored.emit('stored');
+  }
+
+  /** The number to continue from: the remembered newest if it is still there (numbers have no gaps), else a search. */
+  async #newestNumber(): Promise<number> {
+    if (this.#newestKnown !== undefined && (await LiveEvent.exists({ _id: sequenceKey(this.#newestKnown) }))) return this.#newestKnown;
+    this.#newestKnown = await lastSequenceNumber();
+    return this.#newestKnown;
+  }
+
+  #prune(upTo: number): void {
+    LiveEvent.deleteMany({ _id: { $lte: sequenceKey(upTo) } }).catch((err: unknown) => {
+      this.log.warn({ err }, 'could not delete old live events (retried at the next prune)');
+    });
+  }
 }
 
 /** The stored event, but its number (live-event.model.ts). */
-function eventFields(change: StatusChange) {
-  const { _id: eventId, from, to, at, actor, reason } = change.event;
+function eventFields(change: LiveUpdate) {
+  const { _id, from, to, at, actor, reason } = change.event;
   return {
-    eventId: new Types.ObjectId(eventId),
     reservationId: new Types.ObjectId(change.reservationId),
     customerId: new Types.ObjectId(change.customerId),
-    event: { from: from ?? null, to, at, actor, ...(reason ? { reason } : {}) },
+    event: { _id: new Types.ObjectId(_id), from: from ?? null, to, at, actor, ...(reason ? { reason } : {}) },
   };
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  const e = err as { code?: unknown; writeErrors?: { code?: unknown }[] | { code?: unknown } };
-  const first = Array.isArray(e.writeErrors) ? e.writeErrors[0] : e.writeErrors;
-  return e.code === 11000 || first?.code === 11000;
-}
-
-/** How many documents of an ordered insert were stored before the one that failed. */
-function firstFailedIndex(err: unknown): number {
-  const e = err as { writeErrors?: { index?: number }[] | { index?: number }; insertedCount?: number };
-  const first = Array.isArray(e.writeErrors) ? e.writeErrors[0] : e.writeErrors;
-  return first?.index ?? e.insertedCount ?? 0;
-}
-
-/** The number of the newest event; 0 when there is none. */
-export async function lastSequenceNumber(): Promise<number> {
-  const newest = await LiveEvent.findOne({}, { _id: 1 }).sort({ _id: -1 }).lean();
-  return newest ? sequenceNumber(newest._id) : 0;
-}
-
-function prune(upTo: number): void {
-  LiveEvent.deleteMany({ _id: { $lte: sequenceKey(upTo) } }).catch((err: unknown) => {
-    childLogger({ component: 'live' }).warn({ err }, 'could not delete old live events (retried at the next prune)');
-  });
 }

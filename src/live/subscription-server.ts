@@ -22,15 +22,14 @@ import {
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import type { Config } from '../config.js';
 import { userFromAuthorization, type AuthUser } from '../schema/auth.js';
-import { createContext } from '../schema/context.js';
+import { createContext, type ApiServices } from '../schema/context.js';
 import { apolloQueryLimits } from '../security/query-limits.js';
 
 export interface SubscriptionServerOptions {
   httpServer: http.Server;
   schema: GraphQLSchema;
-  config: Config;
+  services: ApiServices;
   /** The HTTP endpoint's error formatting, so both transports show clients the same errors. */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   log: Logger;
@@ -44,7 +43,8 @@ const CLOSE_GRACE_MS = 2000;
 
 /** Starts accepting subscriptions; returns the Apollo plugin that closes them when Apollo drains. */
 export function startSubscriptionServer(opts: SubscriptionServerOptions): ApolloServerPlugin {
-  const { config, formatError, log, schema } = opts;
+  const { services, formatError, log, schema } = opts;
+  const config = services.config;
   const limits = apolloQueryLimits(config);
   const rules = [...specifiedRules, ...(limits.validationRules ?? [])];
   const wss = new WebSocketServer({ server: opts.httpServer, path: opts.path ?? '/graphql', maxPayload: MAX_MESSAGE_BYTES });
@@ -87,7 +87,7 @@ export function startSubscriptionServer(opts: SubscriptionServerOptions): Apollo
         if (variables.errors) return withCode(variables.errors, ApolloServerErrorCode.BAD_USER_INPUT);
         return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
-      context: (ctx) => createContext(ctx.extra.user),
+      context: (ctx) => createContext(ctx.extra.user, services),
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : undefined,
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)),

@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mjml2html from 'mjml';
+import { displayName } from '../lib/display-name.js';
 
 export type EmailKind = 'new-reservation-admin' | 'reservation-confirmed' | 'reservation-cancelled';
 
@@ -39,62 +40,49 @@ export interface RenderedEmail {
   text: string;
 }
 
-export const EMAIL_KINDS: readonly EmailKind[] = [
+export const EMAIL_KINDS: readonly EmailKind[] = Object.freeze([
   'new-reservation-admin',
   'reservation-confirmed',
   'reservation-cancelled',
-];
+]);
 
 /** The placeholders each template must use: a template missing one, or using another, fails to compile. */
-const TEMPLATE_FIELDS: Record<EmailKind, readonly string[]> = {
+const TEMPLATE_FIELDS: Readonly<Record<EmailKind, readonly string[]>> = Object.freeze({
   'new-reservation-admin': ['businessName', 'customerName', 'customerEmail', 'reference', 'date', 'time'],
   'reservation-confirmed': ['businessName', 'customerName', 'reference', 'date', 'time', 'status'],
   'reservation-cancelled': ['businessName', 'customerName', 'reference', 'date', 'time', 'status', 'reason'],
-};
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // Formatting
 
-/** `First Last` when a first name is set (either part trimmed, last omitted when blank), else the username. */
-export function customerName(u: EmailFacts['customer']): string {
-  const first = u.firstName?.trim() ?? '';
-  if (!first) return u.username;
-  const last = u.lastName?.trim() ?? '';
-  return last ? `${first} ${last}` : first;
+type FormatterKind = 'date' | 'time';
+
+function newFormatter(kind: FormatterKind, timeZone: string): Intl.DateTimeFormat {
+  return kind === 'date'
+    ? new Intl.DateTimeFormat('en-GB', { timeZone, day: '2-digit', month: '2-digit', year: 'numeric' })
+    : new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 }
 
-// Intl formatters are costly to build and immutable, so one per (kind, time zone) is kept.
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(kind: 'date' | 'time', timeZone: string): Intl.DateTimeFormat {
-  const cacheKey = `${kind}|${timeZone}`;
-  let f = formatters.get(cacheKey);
-  if (!f) {
-    f =
-      kind === 'date'
-        ? new Intl.DateTimeFormat('en-GB', { timeZone, day: '2-digit', month: '2-digit', year: 'numeric' })
-        : new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-    formatters.set(cacheKey, f);
-  }
-  return f;
-}
+/** Where formatters come from: a renderer keeps one per (kind, time zone), because they are costly to build. */
+type Formatters = (kind: FormatterKind, timeZone: string) => Intl.DateTimeFormat;
 
 // Built from formatToParts rather than format() so the layout never depends on the locale's punctuation.
-function parts(kind: 'date' | 'time', d: Date, timeZone: string): Record<string, string> {
+function parts(f: Intl.DateTimeFormat, d: Date): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const p of formatter(kind, timeZone).formatToParts(d)) out[p.type] = p.value;
+  for (const p of f.formatToParts(d)) out[p.type] = p.value;
   return out;
 }
 
 /** `dd/mm/YYYY` in the given IANA time zone. */
-export function formatDate(d: Date, tz: string): string {
-  const p = parts('date', d, tz);
+export function formatDate(d: Date, tz: string, formatters: Formatters = newFormatter): string {
+  const p = parts(formatters('date', tz), d);
   return `${p.day}/${p.month}/${p.year}`;
 }
 
 /** `HH:MM`, 24-hour clock, in the given IANA time zone. */
-export function formatTime(d: Date, tz: string): string {
-  const p = parts('time', d, tz);
+export function formatTime(d: Date, tz: string, formatters: Formatters = newFormatter): string {
+  const p = parts(formatters('time', tz), d);
   return `${p.hour}:${p.minute}`;
 }
 
@@ -108,7 +96,13 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
 }
 
-const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const HTML_ENTITIES: Readonly<Record<string, string>> = Object.freeze({
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // Templates: located, compiled once, cached
@@ -117,9 +111,6 @@ type Segment =
   | { type: 'html'; html: string }
   | { type: 'value'; name: string }
   | { type: 'section'; name: string; body: Segment[] };
-
-let compiled: Promise<Map<EmailKind, Segment[]>> | undefined;
-let compilations = 0;
 
 /**
  * The `emails/` directory. Found by walking up from this module, because the module runs from `src/mail/`
@@ -136,33 +127,7 @@ export function templatesDir(): string {
   }
 }
 
-/**
- * Compiles the three templates (once per process; later calls share the first compilation). Call it at
- * start-up to fail fast on a broken template; renderEmail waits for it anyway.
- */
-export async function compileTemplates(): Promise<void> {
-  await templates();
-}
-
-function templates(): Promise<Map<EmailKind, Segment[]>> {
-  if (!compiled) {
-    const attempt = compileAll();
-    compiled = attempt;
-    // A failure is not cached, so a later call can retry (for instance once a missing file is deployed).
-    attempt.catch(() => {
-      if (compiled === attempt) compiled = undefined;
-    });
-  }
-  return compiled;
-}
-
-/** How many times the template set has been compiled in this process (each time compiles all three). */
-export function compileCount(): number {
-  return compilations;
-}
-
 async function compileAll(): Promise<Map<EmailKind, Segment[]>> {
-  compilations += 1;
   const dir = templatesDir();
   const entries = await Promise.all(
     EMAIL_KINDS.map(async (kind) => {
@@ -250,7 +215,9 @@ type Fields = {
 };
 
 /** Subject, recipient and plain-text part of each kind; the HTML part comes from its template. */
-const KINDS: Record<EmailKind, { subject(f: Fields): string; to(facts: EmailFacts, o: RenderOptions): string; text(f: Fields): string }> = {
+const KINDS: Readonly<
+  Record<EmailKind, { subject(f: Fields): string; to(facts: EmailFacts, o: RenderOptions): string; text(f: Fields): string }>
+> = Object.freeze({
   'new-reservation-admin': {
     subject: (f) => `🔔 New Reservation #${f.reference} - Action Required`,
     to: (_facts, o) => o.adminEmail,
@@ -311,7 +278,7 @@ const KINDS: Record<EmailKind, { subject(f: Fields): string; to(facts: EmailFact
         `${f.businessName} · This is an automated message about reservation ${f.reference}.`,
       ),
   },
-};
+});
 
 function lines(...l: string[]): string {
   return `${l.join('\n')}\n`;
@@ -320,31 +287,66 @@ function lines(...l: string[]): string {
 // Single-line fields stay on one line (a newline in a name must not break the subject or the text layout).
 const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
 
-/**
- * Renders one email. Asynchronous only because the first call in a process may have to wait for the
- * one-time template compilation; every later call resolves without compiling anything.
- */
-export async function renderEmail(kind: EmailKind, facts: EmailFacts, opts: RenderOptions): Promise<RenderedEmail> {
-  const compiledTemplates = await templates();
-  const spec = KINDS[kind];
-  if (!spec) throw new Error(`unknown email kind: ${String(kind)}`);
+export interface MailRenderer {
+  /** Compiles the templates (the first call; later calls share it). Call it at start-up to fail fast on a broken one. */
+  compile(): Promise<void>;
+  /** Renders one email; waits for the compilation the first time only. */
+  render(kind: EmailKind, facts: EmailFacts, opts: RenderOptions): Promise<RenderedEmail>;
+  /** How many times this renderer compiled the template set (each time all three). */
+  compileCount(): number;
+}
 
-  const fields: Fields = {
-    businessName: oneLine(opts.businessName),
-    customerName: oneLine(customerName(facts.customer)),
-    customerEmail: oneLine(facts.customer.email),
-    reference: oneLine(facts.reference),
-    date: formatDate(facts.startTime, opts.timeZone),
-    time: formatTime(facts.startTime, opts.timeZone),
-    status: humanStatus(facts.status),
-    reason: facts.cancellationReason?.trim() ?? '',
+/** The renderer a process (a worker) uses: MJML compiled once, formatters built once per time zone. */
+export function createMailRenderer(): MailRenderer {
+  let compiled: Promise<Map<EmailKind, Segment[]>> | undefined;
+  let compilations = 0;
+  const formatterCache = new Map<string, Intl.DateTimeFormat>();
+  const formatters: Formatters = (kind, timeZone) => {
+    const key = `${kind}|${timeZone}`;
+    let f = formatterCache.get(key);
+    if (!f) formatterCache.set(key, (f = newFormatter(kind, timeZone)));
+    return f;
   };
 
+  function templates(): Promise<Map<EmailKind, Segment[]>> {
+    if (!compiled) {
+      compilations += 1;
+      const attempt = compileAll();
+      compiled = attempt;
+      // A failure is not cached, so a later call can retry (for instance once a missing file is deployed).
+      attempt.catch(() => {
+        if (compiled === attempt) compiled = undefined;
+      });
+    }
+    return compiled;
+  }
+
   return {
-    to: spec.to(facts, opts),
-    from: opts.from,
-    subject: spec.subject(fields),
-    html: fill(compiledTemplates.get(kind)!, fields),
-    text: spec.text(fields),
+    compile: async () => void (await templates()),
+    compileCount: () => compilations,
+    async render(kind, facts, opts) {
+      const compiledTemplates = await templates();
+      const spec = KINDS[kind];
+      if (!spec) throw new Error(`unknown email kind: ${String(kind)}`);
+
+      const fields: Fields = {
+        businessName: oneLine(opts.businessName),
+        customerName: oneLine(displayName(facts.customer)),
+        customerEmail: oneLine(facts.customer.email),
+        reference: oneLine(facts.reference),
+        date: formatDate(facts.startTime, opts.timeZone, formatters),
+        time: formatTime(facts.startTime, opts.timeZone, formatters),
+        status: humanStatus(facts.status),
+        reason: facts.cancellationReason?.trim() ?? '',
+      };
+
+      return {
+        to: spec.to(facts, opts),
+        from: opts.from,
+        subject: spec.subject(fields),
+        html: fill(compiledTemplates.get(kind)!, fields),
+        text: spec.text(fields),
+      };
+    },
   };
 }

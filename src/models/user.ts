@@ -24,10 +24,3 @@ export type UserDocument = HydratedDocument<UserRecord>;
 
 export const User = model('User', userSchema);
 
-/** The seed's rule: "First Last" when a first name is set, else the username. */
-export function displayName(u: { username: string; firstName?: string | null; lastName?: string | null }): string {
-  const first = u.firstName?.trim();
-  if (!first) return u.username;
-  const last = u.lastName?.trim();
-  return last ? `${first} ${last}` : first;
-}

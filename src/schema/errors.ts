@@ -2,9 +2,10 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import mongoose from 'mongoose';
-import { TransitionError } from '../models/reservation.js';
+import { TooManyAttemptsError } from '../security/login-limits.js';
+import { TransitionError } from '../status/errors.js';
 
-export const ErrorCode = {
+export const ErrorCode = Object.freeze({
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   FORBIDDEN: 'FORBIDDEN',
   NOT_FOUND: 'NOT_FOUND',
@@ -13,7 +14,7 @@ export const ErrorCode = {
   TOO_MANY_REQUESTS: 'TOO_MANY_REQUESTS',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
-} as const;
+} as const);
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 export function appError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
@@ -33,10 +34,18 @@ export function toGraphQLError(err: unknown): unknown {
       ? notFound()
       : appError(ErrorCode.INVALID_TRANSITION, err.message, { status: err.current, to: err.to });
   }
+  if (err instanceof TooManyAttemptsError) {
+    const { retryAfterSeconds } = err;
+    return appError(ErrorCode.TOO_MANY_REQUESTS, err.message, {
+      retryAfterSeconds,
+      // Apollo turns `http` into the response's status and headers and leaves it out of the body.
+      http: { status: 429, headers: new Map([['retry-after', String(retryAfterSeconds)]]) },
+    });
+  }
   return err;
 }
 
-const KNOWN = new Set<string>(Object.values(ErrorCode));
+const isKnownCode = (code: string) => (Object.values(ErrorCode) as string[]).includes(code);
 
 function isDatabaseUnavailable(err: unknown): boolean {
   return (
@@ -55,7 +64,7 @@ export function formatError(production: boolean, log: (err: unknown) => void) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const code = formatted.extensions?.code as string | undefined;
-    if (code && KNOWN.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) return formatted;
+    if (code && isKnownCode(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) return formatted;
     if (code && code !== ErrorCode.INTERNAL_SERVER_ERROR) return formatted; // GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED...
     if (isDatabaseUnavailable(original)) {
       return {

@@ -2,12 +2,13 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lexicographicSortSchema, printSchema } from 'graphql';
-import { appSchema } from './index.js';
+import { createLiveHub } from '../live/channel.js';
+import { buildAppSchema } from './index.js';
 
 /** The schema as committed in schema.graphql: sorted, so the file diffs cleanly. */
 export async function printSchemaFile(): Promise<string> {
   const header = '# Generated from the type-graphql classes by `npm run emit-schema`. Do not edit.\n\n';
-  return header + printSchema(lexicographicSortSchema(await appSchema())) + '\n';
+  return header + printSchema(lexicographicSortSchema(await buildAppSchema(createLiveHub()))) + '\n';
 }
 
 export function schemaFilePath(): string {

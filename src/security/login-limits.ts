@@ -1,7 +1,7 @@
 // Log-in attempt limits per email and per client address, shared by every API server through MongoDB.
 //
 // Why one document per attempt rather than a counter per key: FerretDB 1.24 applies an update's filter and its
-// write non-atomically (see src/models/status-claim.ts), so concurrent `$inc`s or conditional upserts can
+// write non-atomically (see src/db/writes.ts), so concurrent `$inc`s or conditional upserts can
 // overwrite each other and lose counts. Inserts never conflict, and counting the documents of a window gives
 // the same answer on every server.
 //
@@ -11,11 +11,9 @@
 // the others. An attempt that turns out right removes its record (and the email's failures); one that is
 // refused removes its own, so waiting out the window is enough to get back in.
 import { createHmac } from 'node:crypto';
-import type { Request } from 'express';
 import ipaddr from 'ipaddr.js';
 import { Schema, model } from 'mongoose';
 import { intervalMs, type Config } from '../config.js';
-import { appError, ErrorCode } from '../schema/errors.js';
 
 const loginAttemptSchema = new Schema(
   {
@@ -34,17 +32,6 @@ loginAttemptSchema.index({ at: 1 });
 
 export const LoginAttempt = model('LoginAttempt', loginAttemptSchema, 'loginAttempts');
 
-/** What a request context carries for the limits. */
-export interface ClientAddress {
-  /** The client's address key (see addressKey), absent when the transport does not know it. */
-  clientAddress?: string;
-}
-
-/** `ctx` with the request's client address, as the log-in limits key it. */
-export function withClientAddress<T extends object>(ctx: T, req: Request): T & ClientAddress {
-  return { ...ctx, clientAddress: addressKey(req.ip) };
-}
-
 /**
  * The key an address is counted under: IPv4 as is, IPv4-mapped IPv6 as IPv4, and IPv6 by its /64, since one
  * client is usually handed a whole /64 and could otherwise rotate through it.
@@ -61,24 +48,46 @@ export interface LogInAttempt {
   succeeded(): Promise<void>;
 }
 
-let lastPrunedAt = 0;
+/** Past the limits: the caller shows it as TOO_MANY_REQUESTS (GraphQL) or HTTP 429 (the admin pages). */
+export class TooManyAttemptsError extends Error {
+  override readonly name = 'TooManyAttemptsError';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`Too many failed log-in attempts; try again in ${retryAfterSeconds} second${retryAfterSeconds === 1 ? '' : 's'}`);
+  }
+}
 
-/**
- * Records a log-in attempt before its password is checked; throws TOO_MANY_REQUESTS (with a retry-after) when it
- * would exceed LOGIN_MAX_ATTEMPTS failures for the email or LOGIN_MAX_ATTEMPTS_PER_ADDRESS for the address
- * within LOGIN_WINDOW. Unknown emails are counted like known ones, so the answer says nothing about which exist.
- */
-export async function beginLogInAttempt(
+export interface LoginLimiter {
+  /**
+   * Records a log-in attempt before its password is checked; throws TooManyAttemptsError (with a retry-after) when
+   * it would exceed LOGIN_MAX_ATTEMPTS failures for the email or LOGIN_MAX_ATTEMPTS_PER_ADDRESS for the address
+   * within LOGIN_WINDOW. Unknown emails are counted like known ones, so the answer says nothing about which exist.
+   */
+  begin(who: { email: string; clientAddress?: string }): Promise<LogInAttempt>;
+}
+
+/** One per API server: it remembers when it last pruned expired attempts. */
+export function createLoginLimiter(c: Config): LoginLimiter {
+  let lastPrunedAt = 0;
+  return {
+    async begin(who) {
+      const windowMs = intervalMs(c.LOGIN_WINDOW);
+      const now = Date.now();
+      if (now - lastPrunedAt >= windowMs) {
+        lastPrunedAt = now;
+        await LoginAttempt.deleteMany({ at: { $lte: new Date(now - windowMs) } });
+      }
+      return beginLogInAttempt(who, c, now, windowMs);
+    },
+  };
+}
+
+async function beginLogInAttempt(
   who: { email: string; clientAddress?: string },
   c: Config,
+  now: number,
+  windowMs: number,
 ): Promise<LogInAttempt> {
-  const windowMs = intervalMs(c.LOGIN_WINDOW);
-  const now = Date.now();
   const since = new Date(now - windowMs);
-  if (now - lastPrunedAt >= windowMs) {
-    lastPrunedAt = now;
-    await LoginAttempt.deleteMany({ at: { $lte: since } });
-  }
 
   const email = emailKey(who.email, c);
   const { _id: id } = await LoginAttempt.create({ email, address: who.clientAddress, at: new Date(now) });
@@ -96,7 +105,7 @@ export async function beginLogInAttempt(
   if (exceeded.length > 0) {
     await LoginAttempt.deleteOne({ _id: id });
     const waits = await Promise.all(exceeded.map((l) => secondsUntilBelow(l.filter, l.max, since, windowMs)));
-    throw tooManyAttempts(Math.max(...waits));
+    throw new TooManyAttemptsError(Math.max(...waits));
   }
 
   return {
@@ -125,13 +134,4 @@ async function secondsUntilBelow(
 
 function emailKey(email: string, c: Config): string {
   return createHmac('sha256', c.JWT_SECRET).update(`login-attempt:${email}`).digest('base64url');
-}
-
-function tooManyAttempts(retryAfterSeconds: number) {
-  return appError(
-    ErrorCode.TOO_MANY_REQUESTS,
-    `Too many failed log-in attempts; try again in ${retryAfterSeconds} second${retryAfterSeconds === 1 ? '' : 's'}`,
-    // Apollo turns `http` into the response's status and headers and leaves it out of the body.
-    { retryAfterSeconds, http: { status: 429, headers: new Map([['retry-after', String(retryAfterSeconds)]]) } },
-  );
 }

@@ -38,6 +38,7 @@ export class CreateReservationInput {
   notes?: string | null;
 }
 
+export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
 
 @ArgsType()
@@ -51,7 +52,7 @@ export class ReservationsArgs {
   @Field(() => Date, { nullable: true, description: 'Only reservations starting at or before this time.' })
   startTo?: Date | null;
 
-  @Field(() => Int, { nullable: true, defaultValue: 20, description: `Page size, 1 to ${MAX_PAGE_SIZE}.` })
+  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_PAGE_SIZE, description: `Page size, 1 to ${MAX_PAGE_SIZE}.` })
   @IsOptional()
   @Min(1, { message: `first must be between 1 and ${MAX_PAGE_SIZE}` })
   @Max(MAX_PAGE_SIZE, { message: `first must be between 1 and ${MAX_PAGE_SIZE}` })

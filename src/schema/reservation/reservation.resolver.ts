@@ -1,27 +1,17 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import {
-  Reservation as ReservationModel,
-  createReservation,
-  transitionReservation,
-} from '../../models/reservation.js';
+import { afterPosition } from '../../db/keyset.js';
+import { Reservation as ReservationModel } from '../../models/reservation.js';
 import { ReservationStatus } from '../../models/status.js';
-import type { UserDocument } from '../../models/user.js';
 import { actorOf, isAdmin, requireAdmin, requireUser } from '../auth.js';
 import type { Context } from '../context.js';
 import { badInput, toGraphQLError } from '../errors.js';
 import { parseId } from '../ids.js';
 import { User } from '../user/user.type.js';
 import { userView } from '../user/user.view.js';
-import { afterFilter, decodeCursor, encodeCursor } from './cursor.js';
-import { CreateReservationInput, ReservationsArgs } from './reservation.inputs.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { CreateReservationInput, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ReservationsArgs } from './reservation.inputs.js';
 import { Reservation, ReservationConnection } from './reservation.type.js';
 import { reservationView } from './reservation.view.js';
-
-/**
- * Views of loaded users, by document. A live change's customer is one document primed into every subscriber's
- * loader (reservation.subscription.ts), so fanning a change out views it once, not once per subscriber.
- */
-const userViews = new WeakMap<UserDocument, User>();
 
 @Resolver(() => Reservation)
 export class ReservationResolver {
@@ -35,7 +25,8 @@ export class ReservationResolver {
   @Query(() => ReservationConnection, {
     description: 'Reservations in start-time order; customers see their own, admins all.',
     // A page costs its size times what each node asks for (QUERY_MAX_COMPLEXITY).
-    complexity: ({ args, childComplexity }) => 1 + childComplexity * Math.min(Number(args.first ?? 20) || 20, 100),
+    complexity: ({ args, childComplexity }) =>
+      1 + childComplexity * Math.min(Number(args.first ?? DEFAULT_PAGE_SIZE) || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
   })
   async reservations(@Args(() => ReservationsArgs) args: ReservationsArgs, @Ctx() ctx: Context): Promise<ReservationConnection> {
     const user = requireUser(ctx.user);
@@ -48,8 +39,8 @@ export class ReservationResolver {
     if (args.startFrom || args.startTo) {
       filter.startTime = { ...(args.startFrom ? { $gte: args.startFrom } : {}), ...(args.startTo ? { $lte: args.startTo } : {}) };
     }
-    const first = args.first ?? 20;
-    const page = args.after ? { $and: [filter, afterFilter(decodeCursor(args.after))] } : filter;
+    const first = args.first ?? DEFAULT_PAGE_SIZE;
+    const page = args.after ? { $and: [filter, afterPosition(decodeCursor(args.after))] } : filter;
     const [docs, totalCount] = await Promise.all([
       ReservationModel.find(page).sort({ startTime: 1, _id: 1 }).limit(first + 1),
       ReservationModel.countDocuments(filter),
@@ -70,7 +61,7 @@ export class ReservationResolver {
     @Ctx() ctx: Context,
   ): Promise<Reservation> {
     const user = requireUser(ctx.user);
-    const doc = await createReservation({
+    const doc = await ctx.services.status.createReservation({
       customer: user.id,
       startTime: input.startTime,
       partySize: input.partySize ?? 1,
@@ -85,7 +76,7 @@ export class ReservationResolver {
     const admin = requireAdmin(ctx.user);
     try {
       return reservationView(
-        await transitionReservation({ id: parseId(id), to: ReservationStatus.CONFIRMED, actor: actorOf(admin) }),
+        await ctx.services.status.transition({ id: parseId(id), to: ReservationStatus.CONFIRMED, actor: actorOf(admin) }),
       );
     } catch (err) {
       throw toGraphQLError(err);
@@ -103,7 +94,7 @@ export class ReservationResolver {
     if (trimmed && trimmed.length > 500) throw badInput('reason must be at most 500 characters', 'reason');
     try {
       return reservationView(
-        await transitionReservation({
+        await ctx.services.status.transition({
           id: parseId(id),
           to: ReservationStatus.CANCELLED,
           actor: actorOf(user),
@@ -121,8 +112,9 @@ export class ReservationResolver {
   async customer(@Root() r: Reservation, @Ctx() ctx: Context): Promise<User> {
     const u = await ctx.loaders.user.load(r.customerId);
     if (!u) throw new Error(`customer ${r.customerId} of reservation ${r.id} is missing`);
-    let view = userViews.get(u);
-    if (!view) userViews.set(u, (view = userView(u)));
+    const views = ctx.services.views.users;
+    let view = views.get(u);
+    if (!view) views.set(u, (view = userView(u)));
     return view;
   }
 }

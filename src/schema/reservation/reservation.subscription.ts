@@ -7,12 +7,6 @@ import { parseId } from '../ids.js';
 import { ReservationStatusChange } from './reservation.type.js';
 import { eventView, reservationView } from './reservation.view.js';
 
-/**
- * What every local subscriber receives of one change, built once for all of them: GraphQL execution only reads
- * it. (Building it per subscriber was a measurable share of fanning a change out to 1,000 of them.)
- */
-const shared = new WeakMap<LiveChange, ReservationStatusChange>();
-
 /** Who receives a change: its customer and admins; only the named reservation's when one is named. */
 function audience(user: AuthUser, reservationId: string | null | undefined): Audience<LiveChange> {
   const only = reservationId == null ? undefined : parseId(reservationId, 'reservationId').toHexString();
@@ -44,6 +38,9 @@ export class ReservationSubscriptionResolver {
     // (fresh data, bounded memory), primed with the customer every local subscriber shares.
     ctx.loaders.user.clearAll();
     if (customer) ctx.loaders.user.prime(change.customerId, customer);
+    // What every local subscriber receives of one change, built once for all of them: GraphQL execution only reads
+    // it. (Building it per subscriber was a measurable share of fanning a change out to 1,000 of them.)
+    const shared = ctx.services.views.changes;
     let result = shared.get(change);
     if (!result) shared.set(change, (result = { reservation: reservationView(reservation), event: eventView(change.event) }));
     return result;

@@ -1,4 +1,5 @@
-import type { ReservationDocument, StatusEventRecord } from '../../models/reservation.js';
+import type { ReservationDocument } from '../../models/reservation.js';
+import type { StatusEventRecord } from '../../models/status-event.js';
 import type { ReservationStatus } from '../../models/status.js';
 import type { Reservation, ReservationEvent } from './reservation.type.js';
 

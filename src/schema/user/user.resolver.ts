@@ -1,12 +1,10 @@
 import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
-import { config } from '../../config.js';
 import { User as UserModel } from '../../models/user.js';
-import { dummyHash, verifyPassword } from '../../lib/password.js';
+import { DUMMY_HASH, verifyPassword } from '../../lib/password.js';
 import { createUser, DuplicateUserError } from '../../lib/users.js';
-import { beginLogInAttempt, type ClientAddress } from '../../security/login-limits.js';
 import { issueToken } from '../auth.js';
 import type { Context } from '../context.js';
-import { appError, badInput, ErrorCode } from '../errors.js';
+import { appError, badInput, ErrorCode, toGraphQLError } from '../errors.js';
 import { AuthPayload, User } from './user.type.js';
 import { SignUpInput } from './sign-up.input.js';
 import { userView } from './user.view.js';
@@ -21,10 +19,10 @@ export class UserResolver {
   }
 
   @Mutation(() => AuthPayload, { description: 'Creates a customer account and logs it in.' })
-  async signUp(@Arg('input', () => SignUpInput) input: SignUpInput): Promise<AuthPayload> {
+  async signUp(@Arg('input', () => SignUpInput) input: SignUpInput, @Ctx() ctx: Context): Promise<AuthPayload> {
     try {
       const user = await createUser(input);
-      return { token: await issueToken(user, config()), user: userView(user) };
+      return { token: await issueToken(user, ctx.services.config), user: userView(user) };
     } catch (err) {
       if (err instanceof DuplicateUserError) throw badInput(err.message, err.field);
       throw err;
@@ -35,15 +33,17 @@ export class UserResolver {
   async logIn(
     @Arg('email') email: string,
     @Arg('password') password: string,
-    @Ctx() ctx: Context & ClientAddress,
+    @Ctx() ctx: Context,
   ): Promise<AuthPayload> {
-    const c = config();
+    const c = ctx.services.config;
     const normalized = String(email).trim().toLowerCase();
     // Counted before the password is checked, known email or not (TOO_MANY_REQUESTS past the limits).
-    const attempt = await beginLogInAttempt({ email: normalized, clientAddress: ctx.clientAddress }, c);
+    const attempt = await ctx.services.loginLimiter
+      .begin({ email: normalized, clientAddress: ctx.clientAddress })
+      .catch((err: unknown) => Promise.reject(toGraphQLError(err)));
     const user = await UserModel.findOne({ email: normalized }).select('+passwordHash');
     // Unknown email and wrong password: same error, same work (a hash is verified either way).
-    const ok = await verifyPassword(String(password), user?.passwordHash ?? (await dummyHash()));
+    const ok = await verifyPassword(String(password), user?.passwordHash ?? DUMMY_HASH);
     if (!user || !ok) throw appError(ErrorCode.UNAUTHENTICATED, 'Invalid email or password');
     await attempt.succeeded();
     return { token: await issueToken(user, c), user: userView(user) };

@@ -1,4 +1,5 @@
-import { displayName, type UserDocument } from '../../models/user.js';
+import { displayName } from '../../lib/display-name.js';
+import type { UserDocument } from '../../models/user.js';
 import type { Role } from '../../models/status.js';
 import type { User } from './user.type.js';
 

@@ -1,7 +1,8 @@
-// The completion rule, shared by the sweep and the one-off job: a CONFIRMED reservation becomes COMPLETED once
-// COMPLETION_GRACE_MINUTES have passed since its start (the boundary itself included).
-import type { TransitionRequest, TransitionSubject } from '../models/reservation.js';
+// The completion rule, shared by the confirmation's effects, the sweep and the one-off job: a CONFIRMED
+// reservation becomes COMPLETED once COMPLETION_GRACE_MINUTES have passed since its start (the boundary included).
+import type { TransitionSubject } from '../models/reservation.js';
 import { ReservationStatus } from '../models/status.js';
+import type { TransitionRequest } from './claims.js';
 
 export const AUTO_COMPLETE_ACTOR = 'system:auto-complete';
 

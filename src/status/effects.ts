@@ -1,0 +1,99 @@
+// "When a reservation's status changes, do Y": the single home of that rule (the seed's Django signals).
+//
+// The effects of a change are a function of the change alone: the jobs it calls for and the live event every
+// subscriber gets. The status service (service.ts) hands them over after the change is committed; the pending-
+// effects job hands over whatever a crashed process left behind. Both may do it twice for one change: jobs are
+// unique per key, emails per idempotency key, live events per event id, so a second hand-over changes nothing.
+//
+// A new kind of effect (a reminder, a webhook delivery) is one more entry in JOB_EFFECTS plus its job file.
+import type { Config } from '../config.js';
+import type { JobName } from '../jobs/names.js';
+import { JOB } from '../jobs/names.js';
+import type { EmailKind } from '../mail/render.js';
+import { ReservationStatus } from '../models/status.js';
+import type { StatusEventRecord } from '../models/status-event.js';
+import { completionDeadline } from './completion.js';
+
+/** One committed status change, as its effects see it. */
+export interface StatusChange {
+  reservationId: string;
+  customerId: string;
+  startTime: Date;
+  event: StatusEventRecord;
+}
+
+/** The data of every job a status change causes: which change of which reservation. */
+export interface StatusEventJobData {
+  reservationId: string;
+  eventId: string;
+}
+
+/** The email jobs' data: the change, and which email it calls for (decided here, not again by the job). */
+export interface EmailJobData extends StatusEventJobData {
+  kind: EmailKind;
+}
+
+export interface ScheduledJob {
+  name: JobName;
+  data: StatusEventJobData | EmailJobData;
+  /** When to run; now when absent. */
+  runAt?: Date;
+  /** At most one job per key, however many times (or processes) it is scheduled. */
+  uniqueKey: string;
+}
+
+/** What every API server's subscribers are told of a change. */
+export type LiveUpdate = Pick<StatusChange, 'reservationId' | 'customerId' | 'event'>;
+
+export interface Effects {
+  jobs: ScheduledJob[];
+  live: LiveUpdate;
+}
+
+export type EffectRules = Pick<Config, 'COMPLETION_GRACE_MINUTES'>;
+
+/** The email a status event calls for, if any: the seed's two signals. COMPLETED gets none. */
+export function emailKindOf(event: Pick<StatusEventRecord, 'from' | 'to'>): EmailKind | undefined {
+  if (event.from == null && event.to === ReservationStatus.PENDING) return 'new-reservation-admin';
+  if (event.to === ReservationStatus.CONFIRMED) return 'reservation-confirmed';
+  if (event.to === ReservationStatus.CANCELLED) return 'reservation-cancelled';
+  return undefined;
+}
+
+/** Which job sends which email. */
+const EMAIL_JOB: Readonly<Record<EmailKind, JobName>> = Object.freeze({
+  'new-reservation-admin': JOB.newReservationAdminNotification,
+  'reservation-confirmed': JOB.reservationStatusEmail,
+  'reservation-cancelled': JOB.reservationStatusEmail,
+});
+
+type JobEffect = (change: StatusChange, rules: EffectRules) => ScheduledJob[];
+
+const email: JobEffect = ({ reservationId, event }) => {
+  const kind = emailKindOf(event);
+  if (!kind) return [];
+  const eventId = event._id.toString();
+  return [{ name: EMAIL_JOB[kind], data: { reservationId, eventId, kind }, uniqueKey: `email:${eventId}` }];
+};
+
+/** A confirmation completes on its own at its deadline (the sweep is the safety net). */
+const completion: JobEffect = ({ reservationId, startTime, event }, rules) => {
+  if (event.to !== ReservationStatus.CONFIRMED) return [];
+  const eventId = event._id.toString();
+  return [
+    {
+      name: JOB.completeReservation,
+      data: { reservationId, eventId },
+      runAt: completionDeadline(startTime, rules.COMPLETION_GRACE_MINUTES),
+      uniqueKey: `complete:${eventId}`,
+    },
+  ];
+};
+
+/** Every kind of job a change may cause, in the order they are scheduled. */
+const JOB_EFFECTS: readonly JobEffect[] = Object.freeze([email, completion]);
+
+export function effectsOf(change: StatusChange, rules: EffectRules): Effects {
+  const { reservationId, customerId, event } = change;
+  return { jobs: JOB_EFFECTS.flatMap((effect) => effect(change, rules)), live: { reservationId, customerId, event } };
+}
