@@ -3,10 +3,9 @@
 // another site.
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
-import { AGENDA_COLLECTION, startScheduler } from '../src/jobs/agenda.js';
+import { AGENDA_COLLECTION } from '../src/jobs/agenda.js';
 import { JOB } from '../src/jobs/names.js';
 import { createUser } from '../src/lib/users.js';
-import { logger } from '../src/logger.js';
 import { Role } from '../src/models/status.js';
 import { User } from '../src/models/user.js';
 import { launchChromium } from './support/browser.js';
@@ -16,7 +15,6 @@ const ADMIN_PASSWORD = 'dashboard admin password';
 const CUSTOMER_PASSWORD = 'correct horse battery';
 
 let stack: TestStack;
-let scheduler: { stop(): Promise<void> };
 let admin: { email: string; token: string; id: string };
 let customer: Session;
 let dashboard: string;
@@ -33,7 +31,6 @@ async function newAdmin(password = ADMIN_PASSWORD) {
 
 beforeAll(async () => {
   stack = await startStack({ prefix: 'adminjobs', env: { LOGIN_MAX_ATTEMPTS: '3' } });
-  scheduler = startScheduler(stack.config, logger());
   dashboard = new URL('/admin/jobs/', stack.url).href;
   const a = await newAdmin();
   const r = await stack.gql(`mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { token } }`, {
@@ -44,7 +41,6 @@ beforeAll(async () => {
   customer = await stack.signUp({ password: CUSTOMER_PASSWORD });
 });
 afterAll(async () => {
-  await scheduler?.stop();
   await stack?.stop();
 });
 
@@ -147,11 +143,11 @@ describe('what an admin gets', () => {
 
   test('its API lists the jobs the product scheduled: a new reservation waits for a worker to email the admin', async () => {
     const reservation = await stack.createReservation(customer.token);
-    const res = await get(`/admin/jobs/api?job=${JOB.newReservationAdminEmail}&limit=200`, `Bearer ${admin.token}`);
+    const res = await get(`/admin/jobs/api?job=${JOB.newReservationAdminNotification}&limit=200`, `Bearer ${admin.token}`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as any;
     const job = body.jobs.find((j: any) => j.job.data?.reservationId === reservation.id);
-    expect(job).toMatchObject({ job: { name: JOB.newReservationAdminEmail, data: { reservationId: reservation.id } }, failed: false });
+    expect(job).toMatchObject({ job: { name: JOB.newReservationAdminNotification, data: { reservationId: reservation.id } }, failed: false });
     expect(job.queued || job.scheduled).toBe(true);
     expect(body.overview[0]).toMatchObject({ displayName: 'All Jobs' });
   });
@@ -217,7 +213,7 @@ describe('what an admin gets', () => {
       const page = await context.newPage();
       await page.goto(new URL('/admin/jobs', stack.url).href);
       expect(page.url()).toBe(dashboard);
-      const rows = page.locator('tbody tr', { hasText: JOB.newReservationAdminEmail });
+      const rows = page.locator('tbody tr', { hasText: JOB.newReservationAdminNotification });
       await rows.first().waitFor();
       expect(await rows.count()).toBeGreaterThanOrEqual(2);
 

@@ -5,16 +5,15 @@ import os from 'node:os';
 import path from 'node:path';
 import mongoose, { Types } from 'mongoose';
 import pino from 'pino';
-import { isFerretDb } from '../src/db/connect.js';
-import { logger } from '../src/logger.js';
-import { AGENDA_COLLECTION, jobIdFor, startScheduler } from '../src/jobs/agenda.js';
-import { completeOverdueReservations } from '../src/jobs/check-overdue-reservations.js';
-import { AUTO_COMPLETE_ACTOR, completionCutoff } from '../src/jobs/completion.js';
+import { AGENDA_COLLECTION, jobIdFor } from '../src/jobs/agenda.js';
+import { completeOverdueReservations as completeOverdue } from '../src/jobs/check-overdue-reservations.js';
 import { JOB } from '../src/jobs/names.js';
-import { Reservation, TransitionError, transitionReservation } from '../src/models/reservation.js';
+import { Reservation } from '../src/models/reservation.js';
 import { ReservationStatus } from '../src/models/status.js';
+import { AUTO_COMPLETE_ACTOR, completionCutoff } from '../src/status/completion.js';
+import { TransitionError } from '../src/status/errors.js';
 import { stopProcess, type Proc } from './support/processes.js';
-import { baseEnv, startStack, type TestStack } from './support/stack.js';
+import { baseEnv, gql, startStack, type InProcessApi, type TestStack } from './support/stack.js';
 import { insertConfirmed, pollUntil, startWorkerProcess, killLeftoverWorkers } from './support/worker.js';
 
 const { CONFIRMED, COMPLETED, CANCELLED, PENDING } = ReservationStatus;
@@ -23,7 +22,6 @@ const silent = pino({ level: 'silent' });
 
 let stack: TestStack;
 let outbox: string;
-let stopScheduler: () => Promise<void>;
 let workerEnv: (extra?: Record<string, string>) => Record<string, string>;
 
 beforeAll(async () => {
@@ -37,16 +35,18 @@ beforeAll(async () => {
   };
   stack = await startStack({ prefix: 'complete', env: common });
   // Changes made in this process hand over their effects like the API's (none for a completion but the live event).
-  stopScheduler = startScheduler(stack.config, logger()).stop;
   workerEnv = (extra = {}) => baseEnv(stack.mongoUri, { ...common, ...extra });
 });
 
 afterAll(async () => {
   await killLeftoverWorkers();
-  await stopScheduler();
   await stack.stop();
   await rm(outbox, { recursive: true, force: true });
 });
+
+/** The sweep, through the stack's status pipeline (as a worker runs it). */
+const completeOverdueReservations = (opts: Omit<Parameters<typeof completeOverdue>[0], 'status'>) =>
+  completeOverdue({ status: stack.services.status, ...opts });
 
 /** The stored reservations with these ids. */
 const load = (ids: Types.ObjectId[]) => Reservation.find({ _id: { $in: ids } }).lean();
@@ -116,7 +116,7 @@ describe('the sweep rule', () => {
     const ids = await insertConfirmed(100, (i) => minutesAgo(GRACE + 1 + i));
     const cutoff = completionCutoff(new Date(), GRACE);
     const cancels = ids.map((id) =>
-      transitionReservation({ id, to: CANCELLED, actor: 'admin:test', reason: 'race' }).then(
+      stack.services.status.transition({ id, to: CANCELLED, actor: 'admin:test', reason: 'race' }).then(
         () => true,
         (err: unknown) => {
           if (err instanceof TransitionError && err.kind === 'INVALID_TRANSITION') return false;
@@ -156,7 +156,7 @@ describe('the check-overdue-reservations job', () => {
   test('a worker killed mid-sweep leaves no half-done reservation; the next sweep finishes the rest', async () => {
     // FerretDB 1.24 on SQLite scans the whole collection for every document an update writes, so fewer there.
     // The 10,000-reservation sweep is in sweep-volume.test.ts.
-    const total = isFerretDb() ? 200 : 600;
+    const total = stack.db.capabilities.server === 'ferretdb' ? 200 : 600;
     const ids = await insertConfirmed(total, (i) => minutesAgo(GRACE + 1 + i));
     const env = workerEnv({ COMPLETION_BATCH_SIZE: '5', COMPLETION_SWEEP_INTERVAL: '2 seconds' });
     const first = await startWorkerProcess(env);
@@ -184,12 +184,17 @@ describe('the check-overdue-reservations job', () => {
 describe('the complete-reservation job', () => {
   const grace = 0.05; // 3 s
   let worker: Proc;
+  // An API server whose confirmations schedule their completion with this grace.
+  let api: InProcessApi;
 
   beforeAll(async () => {
-    startScheduler({ ...stack.config, COMPLETION_GRACE_MINUTES: grace }, logger());
+    api = await stack.startApi({ COMPLETION_GRACE_MINUTES: String(grace) });
     worker = await startWorkerProcess(workerEnv({ COMPLETION_GRACE_MINUTES: String(grace) }));
   });
-  afterAll(() => stopProcess(worker));
+  afterAll(async () => {
+    await stopProcess(worker);
+    await api.stop();
+  });
 
   const CONFIRM = `mutation($id: ID!) { confirmReservation(id: $id) { history { id } } }`;
   const CANCEL = `mutation($id: ID!) { cancelReservation(id: $id) { status } }`;
@@ -198,7 +203,7 @@ describe('the complete-reservation job', () => {
     const [customer, admin] = await Promise.all([stack.signUp(), stack.admin()]);
     const startTime = new Date(Date.now() + 3_000);
     const [kept, cancelled] = await Promise.all([1, 2].map(() => stack.createReservation(customer.token, { startTime: startTime.toISOString() })));
-    const confirmations = await Promise.all([kept, cancelled].map((r) => stack.gql(CONFIRM, { id: r.id }, admin.token)));
+    const confirmations = await Promise.all([kept, cancelled].map((r) => gql(api.url, CONFIRM, { id: r.id }, admin.token)));
     expect(confirmations.map((c) => c.errors)).toEqual([undefined, undefined]);
     expect((await stack.gql(CANCEL, { id: cancelled.id }, admin.token)).errors).toBeUndefined();
 

@@ -10,7 +10,6 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { parseConfig, setConfig } from '../src/config.js';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
 import { createUser } from '../src/lib/users.js';
 import { Role } from '../src/models/status.js';
@@ -34,7 +33,6 @@ let customerId: string;
 
 beforeAll(async () => {
   const uri = freshDatabaseUri('fuzz');
-  setConfig(parseConfig(baseEnv(uri)));
   await connectDatabase(uri);
   api = await startApiProcess(baseEnv(uri, { LOG_LEVEL: 'info' }));
   origin = new URL(api.url).origin;

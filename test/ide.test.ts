@@ -1,32 +1,23 @@
 // The browser GraphQL IDE (GraphiQL on GET /graphql), in headless Chromium cut off from every other host: what an
 // admin behind a firewall gets. Machine clients on the same URL see no difference.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startScheduler } from '../src/jobs/agenda.js';
-import { liveChanges, startLiveChannel, STATUS_CHANGED, type LiveChannel } from '../src/live/channel.js';
-import { logger } from '../src/logger.js';
+import { STATUS_CHANGED } from '../src/live/channel.js';
 import { GraphiQLPage, launchChromium, offlineContext, pollUntil } from './support/browser.js';
 import { inOneHour, startStack, type Session, type TestStack } from './support/stack.js';
 
 let stack: TestStack;
-let scheduler: { stop(): Promise<void> };
-let live: LiveChannel;
 let browser: Browser;
 let alice: Session;
 let admin: Session;
 
 beforeAll(async () => {
   stack = await startStack({ prefix: 'ide' });
-  // What the API server runs beside the GraphQL server: the scheduler that hands each status change its effects
-  // (the live event among them), and the feed that brings those events to subscriptions.
-  scheduler = startScheduler(stack.config, logger());
-  live = startLiveChannel();
-  await live.started;
+  // The stack's API server runs what `npm start` runs beside the GraphQL server: the status pipeline that hands
+  // each change its effects (the live event among them), and the live channel that brings them to subscriptions.
   [browser, alice, admin] = await Promise.all([launchChromium(), stack.signUp(), stack.admin()]);
 });
 afterAll(async () => {
   await browser?.close();
-  await live?.stop();
-  await scheduler?.stop();
   await stack?.stop();
 });
 
@@ -80,7 +71,7 @@ describe('in a browser', () => {
       reservationStatusChanged(reservationId: "${reservationId}") { reservation { id status } event { from to actor } }
     }`);
     // Changes made before the server holds the subscription are not for it: wait until it does.
-    await pollUntil(async () => liveChanges.subscriberCount(STATUS_CHANGED), (n) => n === 1, 'the subscription to start');
+    await pollUntil(async () => stack.api.live.hub.subscriberCount(STATUS_CHANGED), (n) => n === 1, 'the subscription to start');
     // The token went as graphql-ws connection params, as the server expects.
     expect(sent[0]).toEqual({ type: 'connection_init', payload: { authorization: `Bearer ${alice.token}` } });
 

@@ -5,9 +5,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import mongoose, { Types } from 'mongoose';
-import { AGENDA_COLLECTION, startScheduler } from '../src/jobs/agenda.js';
+import { AGENDA_COLLECTION } from '../src/jobs/agenda.js';
 import { JOB } from '../src/jobs/names.js';
-import { logger } from '../src/logger.js';
 import { runCli, stopProcess, type Proc } from './support/processes.js';
 import { startSendGridStub, type SendGridStub } from './support/sendgrid-stub.js';
 import { baseEnv, startStack, type Session, type TestStack } from './support/stack.js';
@@ -15,7 +14,6 @@ import { pollUntil, startWorkerProcess } from './support/worker.js';
 
 let stub: SendGridStub;
 let stack: TestStack;
-let scheduler: { stop(): Promise<void> };
 let worker: Proc | undefined;
 let env: Record<string, string>;
 let reservation: { id: string; reference: string };
@@ -39,7 +37,6 @@ beforeAll(async () => {
     COMPLETION_SWEEP_INTERVAL: '1 hour',
   };
   stack = await startStack({ prefix: 'jobscli', env: common });
-  scheduler = startScheduler(stack.config, logger());
   env = baseEnv(stack.mongoUri, common);
 
   // No worker yet: a confirmed reservation leaves its two emails due and its completion scheduled.
@@ -50,14 +47,13 @@ beforeAll(async () => {
   const byName = async (name: string) =>
     (await pollUntil(() => jobs().findOne({ name, 'data.reservationId': reservation.id }), Boolean, `the ${name} job`))!._id.toString();
   ids = {
-    adminEmail: await byName(JOB.newReservationAdminEmail),
+    adminEmail: await byName(JOB.newReservationAdminNotification),
     statusEmail: await byName(JOB.reservationStatusEmail),
     completion: await byName(JOB.completeReservation),
   };
 });
 afterAll(async () => {
   await stopProcess(worker);
-  await scheduler?.stop();
   await stack?.stop();
   await stub?.close();
 });
@@ -67,7 +63,7 @@ describe('with no worker running', () => {
     const [{ jobs: listed, total }, text] = await Promise.all([jobsJson('list'), jobsCli('list')]);
     expect(total).toBe(3);
     expect(listed.map((j: any) => [j.id, j.name, j.state, j.reservationId, j.lockedAt])).toEqual([
-      [ids.adminEmail, JOB.newReservationAdminEmail, 'queued', reservation.id, null],
+      [ids.adminEmail, JOB.newReservationAdminNotification, 'queued', reservation.id, null],
       [ids.statusEmail, JOB.reservationStatusEmail, 'queued', reservation.id, null],
       [ids.completion, JOB.completeReservation, 'scheduled', reservation.id, null],
     ]);
@@ -84,7 +80,7 @@ describe('with no worker running', () => {
   test('stats: counts per job name and state', async () => {
     const [stats, human] = await Promise.all([jobsJson('stats'), jobsCli('stats')]);
     const row = (name: string) => stats.jobs.find((r: any) => r.name === name);
-    expect(row(JOB.newReservationAdminEmail)).toMatchObject({ queued: 1, scheduled: 0, running: 0, failed: 0, total: 1 });
+    expect(row(JOB.newReservationAdminNotification)).toMatchObject({ queued: 1, scheduled: 0, running: 0, failed: 0, total: 1 });
     expect(row(JOB.completeReservation)).toMatchObject({ scheduled: 1, queued: 0, total: 1 });
     expect(stats.totals).toMatchObject({ queued: 2, scheduled: 1, running: 0, completed: 0, failed: 0, total: 3 });
 
@@ -132,11 +128,11 @@ describe('with a worker, and SendGrid refusing the emails', () => {
     const retried = await jobsCli('retry', ids.adminEmail);
     expect(retried.code).toBe(0);
     expect(retried.output).toMatch(
-      new RegExp(`^Re-queued ${JOB.newReservationAdminEmail} job ${ids.adminEmail} \\(reservation ${reservation.id}\\) to run now; its failure is cleared \\(was 1 failure, last: SendGrid rejected`),
+      new RegExp(`^Re-queued ${JOB.newReservationAdminNotification} job ${ids.adminEmail} \\(reservation ${reservation.id}\\) to run now; its failure is cleared \\(was 1 failure, last: SendGrid rejected`),
     );
     await pollUntil(() => jobs().findOne({ _id: new Types.ObjectId(ids.adminEmail) }), (j) => Boolean(j?.lockedAt), 'a worker to take the job');
 
-    const [{ jobs: running }, { totals }] = await Promise.all([jobsJson('list', '--name', JOB.newReservationAdminEmail), jobsJson('stats')]);
+    const [{ jobs: running }, { totals }] = await Promise.all([jobsJson('list', '--name', JOB.newReservationAdminNotification), jobsJson('stats')]);
     expect(running).toEqual([
       expect.objectContaining({ id: ids.adminEmail, state: 'running', failCount: 0, failedAt: null, lockedBy: expect.stringMatching(/:\d+$/) }),
     ]);

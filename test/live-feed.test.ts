@@ -1,36 +1,37 @@
 // The channel between processes, read directly: what publishers store, one feed receives — all of it, in
 // order, once — on the run's real database (FerretDB here, where tailable cursors lose concurrent inserts).
 import { Types } from 'mongoose';
-import { parseConfig, setConfig } from '../src/config.js';
+import pino from 'pino';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
 import { startFeed, type Feed } from '../src/live/feed.js';
-import { LiveEvent } from '../src/live/live-event.model.js';
-import { publishStatusChange } from '../src/live/publisher.js';
-import { childLogger } from '../src/logger.js';
-import type { StatusChange } from '../src/models/effects.js';
+import { LiveEvent, type LiveEventRecord } from '../src/live/live-event.model.js';
+import { LivePublisher } from '../src/live/publisher.js';
 import { newStatusEvent } from '../src/models/status-event.js';
 import { ReservationStatus } from '../src/models/status.js';
-import { baseEnv, freshDatabaseUri } from './support/stack.js';
+import type { LiveUpdate } from '../src/status/effects.js';
+import { freshDatabaseUri } from './support/stack.js';
 
+const log = pino({ level: 'silent' });
 let feed: Feed | undefined;
-const received: StatusChange[] = [];
+const received: LiveUpdate[] = [];
+/** Four processes' publishers, and the one whose process the feed runs in. */
+const publishers = Array.from({ length: 4 }, () => new LivePublisher(log));
+const publishStatusChange = (c: LiveUpdate, publisher = publishers[0]!) => publisher.publish(c);
 
 beforeAll(async () => {
-  const uri = freshDatabaseUri('livefeed');
-  setConfig(parseConfig(baseEnv(uri)));
-  await connectDatabase(uri);
+  await connectDatabase(freshDatabaseUri('livefeed'));
 });
 
 beforeEach(async () => {
   received.length = 0;
-  feed = startFeed({ log: childLogger({ component: 'live' }), onChange: (change) => received.push(change) });
+  feed = startFeed({ log, publisher: publishers[0]!, onChange: (change) => received.push(change) });
   await feed.started;
 });
 
 afterEach(() => feed?.stop());
 afterAll(() => disconnectDatabase());
 
-function change(): StatusChange {
+function change(): LiveUpdate {
   const event = newStatusEvent(null, ReservationStatus.PENDING, `customer:${new Types.ObjectId().toHexString()}`);
   return { reservationId: new Types.ObjectId().toHexString(), customerId: new Types.ObjectId().toHexString(), event };
 }
@@ -46,16 +47,16 @@ async function receivedAll(eventIds: string[], timeoutMs = 10_000): Promise<void
 
 test('concurrent publishers: the feed receives every event once, in publication order, repeats dropped', async () => {
   const changes = Array.from({ length: 4 }, () => Array.from({ length: 25 }, change));
-  await Promise.all(changes.map(async (mine) => {
-    for (const c of mine) await publishStatusChange(c);
+  await Promise.all(changes.map(async (mine, i) => {
+    for (const c of mine) await publishStatusChange(c, publishers[i]);
   }));
-  await publishStatusChange(changes[0]![0]!); // the outbox reconciler re-publishing after a crash
+  await publishStatusChange(changes[0]![0]!); // dispatch-pending-effects re-publishing after a crash
   const ids = changes.flat().map((c) => c.event._id.toHexString());
   await receivedAll(ids);
 
-  const stored = await LiveEvent.find().sort({ _id: 1 }).lean();
+  const stored = await LiveEvent.find().sort({ _id: 1 }).lean<LiveEventRecord[]>();
   expect(stored).toHaveLength(101);
-  const firstTimes = stored.map((d) => d.eventId.toHexString()).filter((id, i, all) => all.indexOf(id) === i);
+  const firstTimes = stored.map((d) => d.event._id.toHexString()).filter((id, i, all) => all.indexOf(id) === i);
   expect(received.map((c) => c.event._id.toHexString())).toEqual(firstTimes);
   const sample = changes[0]![0]!;
   expect(received.find((c) => c.event._id.equals(sample.event._id))).toEqual({

@@ -3,7 +3,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseConfig, setConfig } from '../src/config.js';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
 import { startEmbeddedMongo, type EmbeddedMongo } from '../src/db/embedded.js';
 import {
@@ -36,7 +35,6 @@ beforeAll(async () => {
   port = await freePort();
   db = await startEmbeddedMongo({ dataDir, port });
   const uri = `${db.uri}live_restart`;
-  setConfig(parseConfig(baseEnv(uri)));
   await connectDatabase(uri);
   api = await startApiProcess(baseEnv(uri, { LOG_LEVEL: 'info' }));
   [admin, alice] = await Promise.all([createAdmin(api.url), signUp(api.url)]);

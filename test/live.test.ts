@@ -1,6 +1,5 @@
 // Live status updates across processes: two API servers and a worker on one database, real graphql-ws clients.
 import { SignJWT } from 'jose';
-import { parseConfig, setConfig } from '../src/config.js';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/schema/auth.js';
 import {
@@ -43,7 +42,6 @@ function live(url: string, token?: string): LiveConnection {
 
 beforeAll(async () => {
   const uri = freshDatabaseUri('live');
-  setConfig(parseConfig(baseEnv(uri)));
   await connectDatabase(uri);
   // Info: the processes announce their readiness there. Grace 0: reservations complete at their start time.
   const env = baseEnv(uri, { LOG_LEVEL: 'info', COMPLETION_GRACE_MINUTES: '0' });

@@ -1,18 +1,20 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { displayName as customerName } from '../src/lib/display-name.js';
 import {
-  compileCount,
-  customerName,
+  createMailRenderer,
   formatDate,
   formatTime,
-  renderEmail,
   type EmailFacts,
   type EmailKind,
   type RenderOptions,
 } from '../src/mail/render.js';
 import { createTransport, MailSendError, OutboxTransport, SendGridTransport } from '../src/mail/transport.js';
 import { startSendGridStub, type SendGridStub } from './support/sendgrid-stub.js';
+
+// One renderer for the file, as a worker has one for its life.
+const { render: renderEmail, compileCount } = createMailRenderer();
 
 const opts: RenderOptions = {
   businessName: 'Chez Test Bistro',

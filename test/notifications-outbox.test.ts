@@ -2,27 +2,22 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { logger } from '../src/logger.js';
-import { startScheduler } from '../src/jobs/agenda.js';
 import { stopProcess, type Proc } from './support/processes.js';
 import { baseEnv, startStack, type TestStack } from './support/stack.js';
 import { emailJobsSettled, pollUntil, startWorkerProcess } from './support/worker.js';
 
 let outbox: string;
 let stack: TestStack;
-let stopScheduler: () => Promise<void>;
 let worker: Proc;
 
 beforeAll(async () => {
   outbox = await mkdtemp(path.join(os.tmpdir(), 'outbox-'));
   stack = await startStack({ prefix: 'outbox', env: { MAIL_OUTBOX_DIR: outbox } });
-  stopScheduler = startScheduler(stack.config, logger()).stop;
   worker = await startWorkerProcess(baseEnv(stack.mongoUri, { MAIL_OUTBOX_DIR: outbox, COMPLETION_SWEEP_INTERVAL: '1 hour' }));
 });
 
 afterAll(async () => {
   await stopProcess(worker);
-  await stopScheduler();
   await stack.stop();
   await rm(outbox, { recursive: true, force: true });
 });

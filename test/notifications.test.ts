@@ -1,12 +1,11 @@
 // Notifications end to end: the API (in this process, scheduling like `npm start` does), real worker processes,
 // and a local stand-in for SendGrid's `POST /v3/mail/send`.
 import mongoose, { Types } from 'mongoose';
-import { logger } from '../src/logger.js';
-import { AGENDA_COLLECTION, createAgenda, jobIdFor, scheduler, startScheduler } from '../src/jobs/agenda.js';
+import { AGENDA_COLLECTION, AgendaScheduler, createAgenda, jobIdFor } from '../src/jobs/agenda.js';
 import { JOB } from '../src/jobs/names.js';
-import { completionRequest } from '../src/jobs/completion.js';
 import { EmailDelivery } from '../src/mail/deliver.js';
-import { Reservation, TRANSITION_SUBJECT_FIELDS, changeStatuses } from '../src/models/reservation.js';
+import { Reservation, TRANSITION_SUBJECT_FIELDS } from '../src/models/reservation.js';
+import { completionRequest } from '../src/status/completion.js';
 import { startApiProcess, stopProcess, type Proc } from './support/processes.js';
 import { startSendGridStub, type SendGridStub, type StubMessage } from './support/sendgrid-stub.js';
 import { baseEnv, codeOf, gql, startStack, type Session, type TestStack } from './support/stack.js';
@@ -18,7 +17,6 @@ const CANCEL = `mutation($id: ID!, $reason: String) { cancelReservation(id: $id,
 
 let stub: SendGridStub;
 let stack: TestStack;
-let stopScheduler: () => Promise<void>;
 let admin: Session;
 let workerEnv: (extra?: Record<string, string>) => Record<string, string>;
 
@@ -31,18 +29,16 @@ beforeAll(async () => {
     BUSINESS_NAME: 'Chez Test',
     EMAIL_MAX_ATTEMPTS: '3',
     EMAIL_RETRY_DELAY: '200 ms',
-    OUTBOX_RECONCILE_INTERVAL: '1 second',
+    PENDING_EFFECTS_INTERVAL: '1 second',
     COMPLETION_SWEEP_INTERVAL: '1 hour',
   };
   stack = await startStack({ prefix: 'notify', env: common });
-  stopScheduler = startScheduler(stack.config, logger()).stop;
   workerEnv = (extra = {}) => baseEnv(stack.mongoUri, { ...common, ...extra });
   admin = await stack.admin();
 });
 
 afterAll(async () => {
   await killLeftoverWorkers();
-  await stopScheduler();
   await stack.stop();
   await stub.close();
 });
@@ -130,7 +126,7 @@ describe('with a worker running', () => {
     await waitForEmail(res, 'Your Reservation is Confirmed!');
 
     const subject = await Reservation.findById(res.id, TRANSITION_SUBJECT_FIELDS).lean();
-    const [completed] = await changeStatuses([completionRequest(subject!)]);
+    const [completed] = await stack.services.status.changeStatuses([completionRequest(subject!)]);
     expect(completed).toBeDefined();
     await emailJobsSettled();
 
@@ -259,7 +255,7 @@ test('an API server killed right after committing a confirmation: the email is s
   const res = await stack.createReservation(customer.token, { startTime: START });
   const [worker, api] = await Promise.all([
     startWorkerProcess(workerEnv()),
-    startApiProcess(workerEnv({ FAULT_EXIT_AFTER_COMMIT: '1', LOG_LEVEL: 'info' })),
+    startApiProcess(workerEnv({ CRASH_POINT: 'after-apply', LOG_LEVEL: 'info' })),
   ]);
   try {
     await expect(gql(api.url, CONFIRM, { id: res.id }, admin.token)).rejects.toThrow();
@@ -277,7 +273,8 @@ test('an API server killed right after committing a confirmation: the email is s
 });
 
 test('a job is scheduled once per key, however many times and processes schedule it', async () => {
-  const schedule = scheduler(createAgenda(stack.config), stack.config);
+  const scheduler = new AgendaScheduler(createAgenda(stack.config, stack.db));
+  const schedule = (job: Parameters<AgendaScheduler['schedule']>[0]) => scheduler.schedule(job);
   const eventId = new Types.ObjectId().toString();
   const job = {
     name: JOB.reservationStatusEmail,

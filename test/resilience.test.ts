@@ -4,7 +4,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseConfig, setConfig } from '../src/config.js';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
 import { startEmbeddedMongo, type EmbeddedMongo } from '../src/db/embedded.js';
 import { Reservation } from '../src/models/reservation.js';
@@ -55,7 +54,6 @@ beforeAll(async () => {
     EMAIL_RETRY_DELAY: '1 second',
     WORKER_HEALTH_PORT: String(healthPort),
   });
-  setConfig(parseConfig(env));
   await connectDatabase(uri);
   [api, worker] = await Promise.all([startApiProcess(env), startWorkerProcess(env)]);
   [admin, alice] = await Promise.all([createAdmin(api.url), signUp(api.url)]);

@@ -2,8 +2,8 @@
 // responses only from the origins in CORS_ORIGINS, and every response carries the headers that stop sniffing,
 // framing and referrer leaks.
 import { parseConfig } from '../src/config.js';
-import { startApiServer, type ApiServer } from '../src/app.js';
-import { baseEnv, startStack, type TestStack } from './support/stack.js';
+import type { ApiServer } from '../src/app.js';
+import { baseEnv, startStack, type TestStack, startInProcessApi } from './support/stack.js';
 
 const APP = 'https://app.example.com';
 const OTHER = 'https://evil.example.net';
@@ -13,12 +13,9 @@ let withCors: ApiServer;
 
 beforeAll(async () => {
   stack = await startStack({ prefix: 'browser' });
-  withCors = await startApiServer(
+  withCors = await startInProcessApi(
     parseConfig(baseEnv(stack.mongoUri, { CORS_ORIGINS: `${APP}, https://admin.example.com` })),
-    {
-      port: 0,
-      host: '127.0.0.1',
-    },
+    stack.db,
   );
 });
 afterAll(async () => {

@@ -2,9 +2,9 @@
 // email and per client address, with the counts kept in MongoDB so every API server enforces the same limits.
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../src/config.js';
-import { startApiServer, type ApiServer } from '../src/app.js';
+import type { ApiServer } from '../src/app.js';
 import { startApiProcess, stopProcess, type Proc } from './support/processes.js';
-import { baseEnv, freshDatabaseUri, gql, startStack, type GqlResult, type TestStack } from './support/stack.js';
+import { baseEnv, freshDatabaseUri, gql, startStack, type GqlResult, type TestStack, startInProcessApi } from './support/stack.js';
 
 const LOG_IN = `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { token user { id } } }`;
 const PASSWORD = 'correct horse battery';
@@ -70,10 +70,7 @@ describe('on one API server', () => {
       },
     });
     // The same database and limits, on a server that trusts no proxy (the default).
-    untrusting = await startApiServer(parseConfig(baseEnv(stack.mongoUri, { TRUST_PROXY: '' })), {
-      port: 0,
-      host: '127.0.0.1',
-    });
+    untrusting = await startInProcessApi(parseConfig(baseEnv(stack.mongoUri, { TRUST_PROXY: '' })), stack.db);
   });
   afterAll(async () => {
     await untrusting.stop();

@@ -3,7 +3,7 @@
 // product's own operations and the IDE's introspection query well inside.
 import { getIntrospectionQuery, Lexer, Source, TokenKind } from 'graphql';
 import { parseConfig } from '../src/config.js';
-import { startApiServer, type ApiServer } from '../src/app.js';
+import type { ApiServer } from '../src/app.js';
 import {
   baseEnv,
   codeOf,
@@ -13,6 +13,7 @@ import {
   type GqlResult,
   type Session,
   type TestStack,
+  startInProcessApi,
 } from './support/stack.js';
 
 let stack: TestStack;
@@ -31,7 +32,7 @@ afterAll(async () => {
 
 /** Another API server on the same database, with `env` on top of the test defaults. */
 async function serverWith(env: Record<string, string>): Promise<string> {
-  const server = await startApiServer(parseConfig(baseEnv(stack.mongoUri, env)), { port: 0, host: '127.0.0.1' });
+  const server = await startInProcessApi(parseConfig(baseEnv(stack.mongoUri, env)), stack.db);
   servers.push(server);
   return server.url;
 }

@@ -11,12 +11,11 @@ import path from 'node:path';
 import mongoose from 'mongoose';
 import { startEmbeddedMongo, type EmbeddedMongo } from '../src/db/embedded.js';
 import { AGENDA_COLLECTION } from '../src/jobs/agenda.js';
-import { AUTO_COMPLETE_ACTOR } from '../src/jobs/completion.js';
+import { AUTO_COMPLETE_ACTOR } from '../src/status/completion.js';
 import { JOB } from '../src/jobs/names.js';
 import { Reservation } from '../src/models/reservation.js';
 import { ReservationStatus } from '../src/models/status.js';
-import { LiveEvent } from '../src/live/live-event.model.js';
-import { lastSequenceNumber } from '../src/live/publisher.js';
+import { LiveEvent, lastSequenceNumber } from '../src/live/live-event.model.js';
 import { sharedMongoUri } from './support/mongo.js';
 import { stopProcess } from './support/processes.js';
 import { baseEnv, startStack, type TestStack } from './support/stack.js';
@@ -101,7 +100,7 @@ test(`one sweep completes a ${TOTAL.toLocaleString('en')}-reservation backlog, o
     // No email: none was ever scheduled.
     const emails = await mongoose.connection
       .collection(AGENDA_COLLECTION)
-      .countDocuments({ name: { $in: [JOB.newReservationAdminEmail, JOB.reservationStatusEmail] } });
+      .countDocuments({ name: { $in: [JOB.newReservationAdminNotification, JOB.reservationStatusEmail] } });
     expect(emails).toBe(0);
   } finally {
     await stopProcess(worker);

@@ -1,9 +1,12 @@
 // The real stack for tests: a MongoDB-compatible server (one per run, a database per test file), the API
 // server on 127.0.0.1, and helpers that speak GraphQL over HTTP like any client.
 import { randomBytes } from 'node:crypto';
-import { parseConfig, setConfig, type Config } from '../../src/config.js';
-import { connectDatabase, disconnectDatabase } from '../../src/db/connect.js';
+import pino from 'pino';
+import { parseConfig, type Config } from '../../src/config.js';
+import { connectDatabase, disconnectDatabase, type Database } from '../../src/db/connect.js';
 import { startApiServer, type ApiServer } from '../../src/app.js';
+import { startLiveChannel, type LiveChannel } from '../../src/live/channel.js';
+import { createServices, type Services } from '../../src/services.js';
 import { User } from '../../src/models/user.js';
 import { Reservation } from '../../src/models/reservation.js';
 import { Role } from '../../src/models/status.js';
@@ -59,7 +62,7 @@ export async function gql<T = any>(
   return { status: res.status, data: body.data, errors: body.errors, headers: res.headers };
 }
 
-/** The single error code of a result (fails loudly when there is none). */
+/** The first error's code; undefined when the result has no error (assert on it: `expect(codeOf(r)).toBe(…)`). */
 export function codeOf(r: GqlResult): string | undefined {
   return r.errors?.[0]?.extensions?.code;
 }
@@ -70,10 +73,44 @@ export interface Session {
   email: string;
 }
 
+/** An API server in this process, wired as `npm start` wires one (src/server.ts), with its live channel. */
+export interface InProcessApi extends ApiServer {
+  services: Services;
+  live: LiveChannel;
+}
+
+/** A test's logger: the configured level (tests run with LOG_LEVEL=silent unless they say otherwise). */
+export const testLogger = (c: Config) => pino({ level: c.LOG_LEVEL });
+
+/**
+ * Starts an API server in this process on the open connection `db`, with its own services and live channel.
+ * Stopping it stops the channel too (the database connection stays open).
+ */
+export async function startInProcessApi(config: Config, db: Database, opts: { port?: number; host?: string } = {}): Promise<InProcessApi> {
+  const services = createServices(config, db, testLogger(config));
+  const live = startLiveChannel({ publisher: services.publisher, log: services.log });
+  await live.started;
+  const api = await startApiServer({ services, hub: live.hub, port: opts.port ?? 0, host: opts.host ?? '127.0.0.1' });
+  return {
+    ...api,
+    services,
+    live,
+    async stop() {
+      await api.stop();
+      live.stop();
+    },
+  };
+}
+
 export interface TestStack {
   config: Config;
   mongoUri: string;
-  api: ApiServer;
+  db: Database;
+  api: InProcessApi;
+  /** The API server's services: its status pipeline, Agenda (never started here), publisher. */
+  services: Services;
+  /** Another API server on this stack's database with `env` on top of the stack's environment. */
+  startApi(env: Record<string, string>): Promise<InProcessApi>;
   url: string;
   gql: <T = any>(query: string, variables?: Record<string, unknown>, token?: string) => Promise<GqlResult<T>>;
   signUp(input?: Partial<{ email: string; username: string; password: string; firstName: string; lastName: string }>): Promise<Session>;
@@ -95,16 +132,18 @@ export const RESERVATION_FIELDS = `id reference startTime partySize notes status
 export async function startStack(opts: { env?: Record<string, string>; prefix?: string } = {}): Promise<TestStack> {
   const mongoUri = freshDatabaseUri(opts.prefix);
   const config = parseConfig(baseEnv(mongoUri, opts.env));
-  setConfig(config);
-  await connectDatabase(mongoUri);
+  const db = await connectDatabase(mongoUri);
   await Promise.all([User.init(), Reservation.init()]);
-  const api = await startApiServer(config, { port: 0, host: '127.0.0.1' });
+  const api = await startInProcessApi(config, db);
   const call = <T = any>(q: string, v?: Record<string, unknown>, t?: string) => gql<T>(api.url, q, v, t);
 
   const stack: TestStack = {
     config,
     mongoUri,
+    db,
     api,
+    services: api.services,
+    startApi: (env) => startInProcessApi(parseConfig(baseEnv(mongoUri, { ...opts.env, ...env })), db),
     url: api.url,
     gql: call,
     async signUp(input = {}) {

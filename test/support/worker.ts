@@ -48,7 +48,7 @@ export function emailJobsSettled(timeoutMs = 10_000): Promise<number> {
   return pollUntil(
     () =>
       jobs().countDocuments({
-        name: { $in: [JOB.newReservationAdminEmail, JOB.reservationStatusEmail] },
+        name: { $in: [JOB.newReservationAdminNotification, JOB.reservationStatusEmail] },
         $or: [{ nextRunAt: { $ne: null } }, { lockedAt: { $ne: null } }],
       }),
     (pending) => pending === 0,
