@@ -9,6 +9,7 @@ import type { Agenda, AgendaStatus } from 'agenda';
 import type { RequestHandler } from 'express';
 
 export function clusterStatus(agenda: Agenda): RequestHandler {
+  const agendaVersion = readAgendaVersion();
   return async (req, res, next) => {
     try {
       const fullDetails = req.query.fullDetails === 'true';
@@ -18,7 +19,7 @@ export function clusterStatus(agenda: Agenda): RequestHandler {
         agenda.db.getQueueSize(),
       ]);
       const status: AgendaStatus = {
-        version: agendaVersion(),
+        version: agendaVersion,
         queueName: 'all workers',
         totalQueueSizeDB,
         config: {
@@ -40,16 +41,13 @@ export function clusterStatus(agenda: Agenda): RequestHandler {
   };
 }
 
-let version: string | undefined;
-function agendaVersion(): string {
-  if (version === undefined) {
-    try {
-      // agenda's exports map hides its package.json; it sits one folder above the entry point.
-      const entry = createRequire(import.meta.url).resolve('agenda');
-      version = (JSON.parse(fs.readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')) as { version: string }).version;
-    } catch {
-      version = 'unknown';
-    }
+/** Agenda's version, read from its package once per dashboard. */
+function readAgendaVersion(): string {
+  try {
+    // agenda's exports map hides its package.json; it sits one folder above the entry point.
+    const entry = createRequire(import.meta.url).resolve('agenda');
+    return (JSON.parse(fs.readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
   }
-  return version;
 }

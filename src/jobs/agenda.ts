@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { Agenda, type Job } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
+import humanInterval from 'human-interval';
 import mongoose, { Types } from 'mongoose';
 import { intervalMs, type Config } from '../config.js';
 import type { Database } from '../db/connect.js';
@@ -70,8 +71,9 @@ export class AgendaScheduler implements Scheduler {
  */
 export async function registerRecurring(agenda: Agenda, name: string, interval: string): Promise<void> {
   const key = `every:${name}`;
-  // In milliseconds: Agenda reads interval strings with human-interval, which this project's ("500 ms") can trip.
-  const every = intervalMs(interval);
+  // As written ("5 minutes", what Agendash and `npm run jobs` show) when Agenda's parser (human-interval) reads it
+  // as config.ts did; in milliseconds where it would not ("500 ms" is NaN to it).
+  const every = humanInterval(interval) === intervalMs(interval) ? interval : intervalMs(interval);
   await saveOnce(agenda.create(name, {}).repeatEvery(every), key);
   await agendaJobs(agenda).updateOne(
     { _id: jobIdFor(key), repeatInterval: { $ne: every } },

@@ -7,9 +7,9 @@ import { ReservationResolver } from './reservation/reservation.resolver.js';
 import { ReservationSubscriptionResolver } from './reservation/reservation.subscription.js';
 import { UserResolver } from './user/user.resolver.js';
 
-const RESOLVERS: NonEmptyArray<Function> = [UserResolver, ReservationResolver, ReservationSubscriptionResolver];
+const RESOLVERS: Readonly<NonEmptyArray<Function>> = Object.freeze([UserResolver, ReservationResolver, ReservationSubscriptionResolver] as const);
 
 /** The schema, with subscriptions reading `hub` (an API server builds it once: type-graphql builds are not free). */
 export function buildAppSchema(hub: Hub<LiveChange>): Promise<GraphQLSchema> {
-  return buildSchema({ resolvers: RESOLVERS, pubSub: hub, validate: { forbidUnknownValues: false } });
+  return buildSchema({ resolvers: [...RESOLVERS], pubSub: hub, validate: { forbidUnknownValues: false } });
 }

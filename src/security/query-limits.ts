@@ -38,11 +38,11 @@ export function apolloQueryLimits(c: Config): Pick<ApolloServerOptions<never>, L
 // graphql-armor throws its error out of the validation visitor by default, which stops validation with an
 // exception instead of a validation error: report it through the context, as graphql-js's own rules do.
 // (Its messages start with "Syntax Error: " whatever the rule; they still name the limit and the count.)
-const reportAsValidationError = {
+const reportAsValidationError = Object.freeze({
   propagateOnRejection: false,
   // (The context is null only where armor runs outside graphql-js validation, which is not here.)
   onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
-};
+});
 
 /**
  * Refuses, once Apollo knows which operation will run and with which variables (so `@include`/`@skip` and
