@@ -5,7 +5,7 @@ import { config } from './config.js';
 import { logger } from './logger.js';
 import { startApiServer } from './app.js';
 import { connectDatabase, disconnectDatabase } from './db/connect.js';
-import { startEmbeddedMongo, type EmbeddedMongo } from './db/embedded.js';
+import { startEmbeddedMongo, type EmbeddedMongo } from './db/embedded/index.js';
 import { publishEmbeddedUri } from './db/resolve.js';
 import { onShutdown, runShutdown } from './lib/shutdown.js';
 import { installProcessGuards } from './lib/process-guards.js';
@@ -21,7 +21,12 @@ async function main(): Promise<void> {
   let uri = c.MONGODB_URI;
   if (!uri) {
     log.info('MONGODB_URI is not set: starting the all-in-one development mode (embedded database, API, worker)');
-    embedded = await startEmbeddedMongo({ dataDir: path.resolve(c.DATA_DIR), log: (msg) => log.info(msg) });
+    embedded = await startEmbeddedMongo({
+      dataDir: path.resolve(c.DATA_DIR),
+      settings: c,
+      env: process.env,
+      log: (msg) => log.info(msg),
+    });
     uri = embedded.uri;
     const unpublish = publishEmbeddedUri(c, embedded.uri);
     onShutdown('embedded database', async () => {
