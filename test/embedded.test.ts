@@ -9,6 +9,7 @@ import { MongoClient } from 'mongodb';
 import mongoose from 'mongoose';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
 import { createEmbeddedHost, EMBEDDED_KINDS } from '../src/db/embedded/index.js';
+import { isAlive } from '../src/lib/pid.js';
 import { startEmbedded } from './support/embedded.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -29,15 +30,6 @@ function refusesConnections(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(true));
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {

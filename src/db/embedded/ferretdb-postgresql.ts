@@ -16,7 +16,7 @@ import { ferretdbBinary } from './ferretdb-binary.js';
 import { ferretdbArgs } from './ferretdb-sqlite.js';
 import { findOnPath, isExecutableFile, isFile } from './files.js';
 import { spawnGuarded, waitForOutput, type Account } from './guarded-process.js';
-import { startGuardedServer } from './guarded-server.js';
+import { startGuardedServer, stopOnce } from './guarded-server.js';
 
 /** The login role created by initdb; trusted on loopback only, as nothing else can reach this cluster. */
 const POSTGRES_ROLE = 'ferretdb';
@@ -104,15 +104,7 @@ async function startPostgres(ctx: StartContext, dir: string): Promise<{ port: nu
       }
       proc.unref();
       ctx.log(`embedded MongoDB: PostgreSQL ready on 127.0.0.1:${port}`);
-      return {
-        port,
-        stop: async () => {
-          await proc.stop();
-          ports.release(port);
-          await releaseLock();
-          if (ctx.ephemeral) await rm(ctx.root, { recursive: true, force: true });
-        },
-      };
+      return { port, stop: stopOnce(ctx, proc, port, releaseLock) };
     }
   } catch (err) {
     await releaseLock();

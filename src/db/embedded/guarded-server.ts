@@ -44,29 +44,30 @@ export async function startGuardedServer(ctx: StartContext, spec: ServerSpec): P
         throw err;
       }
       ctx.log(`embedded MongoDB: ${spec.kind} ready at ${uri} in ${Date.now() - started} ms`);
-      const running = proc;
-      running.unref();
-      let stopping: Promise<void> | undefined;
-      return {
-        uri,
-        kind: spec.kind,
-        pid: running.pid,
-        dataDir: spec.dir,
-        stop() {
-          stopping ??= (async () => {
-            await running.stop();
-            ports.release(port);
-            await releaseLock();
-            if (ctx.ephemeral) await rm(ctx.root, { recursive: true, force: true });
-          })();
-          return stopping;
-        },
-      };
+      proc.unref();
+      return { uri, kind: spec.kind, pid: proc.pid, dataDir: spec.dir, stop: stopOnce(ctx, proc, port, releaseLock) };
     }
   } catch (err) {
     await releaseLock();
     throw err;
   }
+}
+
+/** Stops a started server once, however often asked: its process, then its port, lock and temporary folder. */
+export function stopOnce(
+  ctx: StartContext,
+  proc: GuardedProcess,
+  port: number,
+  releaseLock: () => Promise<void>,
+): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  return () =>
+    (stopping ??= (async () => {
+      await proc.stop();
+      ctx.host.ports.release(port);
+      await releaseLock();
+      if (ctx.ephemeral) await rm(ctx.root, { recursive: true, force: true });
+    })());
 }
 
 async function waitUntilReady(uri: string, proc: GuardedProcess, timeoutMs: number): Promise<void> {
