@@ -39,11 +39,14 @@ export const embeddedSettingsSchema = z.object({
       .default('true')
       .transform((v) => ['true', '1', 'yes', 'on'].includes(v)),
   ),
-  MONGOMS_DOWNLOAD_URL: z.preprocess(trimmed, z.url().optional()),
-  MONGOMS_DOWNLOAD_MIRROR: z.preprocess(trimmed, z.url().optional()),
+  MONGOMS_DOWNLOAD_URL: z.preprocess(trimmed, z.url({ error: 'must be a URL such as https://…' }).optional()),
+  MONGOMS_DOWNLOAD_MIRROR: z.preprocess(trimmed, z.url({ error: 'must be a URL such as https://…' }).optional()),
   FERRETDB_BIN: optionalPath,
   FERRETDB_INSTALL_DIR: optionalPath,
-  FERRETDB_LOG_LEVEL: z.preprocess(lowercase, z.enum(['debug', 'info', 'warn', 'error']).default('warn')),
+  FERRETDB_LOG_LEVEL: z.preprocess(
+    lowercase,
+    z.enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' }).default('warn'),
+  ),
   POSTGRES_BIN_DIR: optionalPath,
 });
 
