@@ -2,7 +2,7 @@
 //
 //   node dist/bench/run.js [--smoke] [--large] [--only <name>[,<name>…]] [--sweep-docs N] [--out FILE]
 //
-// One embedded MongoDB-compatible server for the run (src/db/embedded.ts: mongod → mongodb-memory-server →
+// One embedded MongoDB-compatible server for the run (src/db/embedded/: mongod → mongodb-memory-server →
 // FerretDB), or BENCH_MONGODB_URI; a fresh database per benchmark. Prints a table and writes
 // bench/results/latest.json (--large: large.json; --smoke: smoke.json, whose figures mean nothing; --only,
 // --sweep-docs or a failure: <name>.partial.json, so a partial run never replaces a full one).
@@ -84,9 +84,16 @@ async function openDatabase(log: (s: string) => void): Promise<Database & { stop
   let stop = async () => {};
   let embeddedKind: string | undefined;
   if (!uri) {
-    const { startEmbeddedMongo } = await import('../src/db/embedded.js');
+    const { parseEmbeddedSettings } = await import('../src/config.js');
+    const { startEmbeddedMongo } = await import('../src/db/embedded/index.js');
     const started = Date.now();
-    const embedded = await startEmbeddedMongo({ dataDir: path.join(ROOT, '.data', 'bench'), ephemeral: true, log });
+    const embedded = await startEmbeddedMongo({
+      dataDir: path.join(ROOT, '.data', 'bench'),
+      ephemeral: true,
+      settings: parseEmbeddedSettings(process.env),
+      env: process.env,
+      log,
+    });
     log(`embedded ${embedded.kind} at ${embedded.uri} (started in ${Date.now() - started} ms)`);
     uri = embedded.uri;
     embeddedKind = embedded.kind;

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import ms from 'ms';
 import { z } from 'zod';
 import { CRASH_POINTS, type CrashPoint } from './status/crash-points.js';
+import { EMBEDDED_KINDS } from './db/embedded/kinds.js';
 
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const commaList = (v: unknown) =>
@@ -28,6 +29,47 @@ const interval = (def: string, example = def) =>
       })
       .default(def),
   );
+// --- The embedded database (src/db/embedded/), used only without MONGODB_URI. Its own schema, merged into
+// configSchema below, so that what starts one without a full configuration (the test set-up, the bench) can
+// parse just these: parseEmbeddedSettings.
+const trimmed = (v: unknown) => (typeof v === 'string' ? emptyToUndefined(v.trim()) : v);
+const lowercase = (v: unknown) => (typeof v === 'string' ? trimmed(v.toLowerCase()) : v);
+const optionalPath = z.preprocess(trimmed, z.string().optional());
+const ON_OFF = Object.freeze(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'] as const);
+
+export const embeddedSettingsSchema = z.object({
+  // Which server: the first of mongod, memory-server, ferretdb that works (auto), or that one.
+  EMBEDDED_MONGO: z.preprocess(
+    trimmed,
+    z.enum(['auto', ...EMBEDDED_KINDS], { error: `must be one of ${EMBEDDED_KINDS.join(', ')} or auto` }).default('auto'),
+  ),
+  MONGOMS_SYSTEM_BINARY: optionalPath,
+  MONGOMS_RUNTIME_DOWNLOAD: z.preprocess(
+    lowercase,
+    z
+      .enum(ON_OFF, { error: 'must be true or false' })
+      .default('true')
+      .transform((v) => ['true', '1', 'yes', 'on'].includes(v)),
+  ),
+  MONGOMS_DOWNLOAD_URL: z.preprocess(trimmed, z.url({ error: 'must be a URL such as https://…' }).optional()),
+  MONGOMS_DOWNLOAD_MIRROR: z.preprocess(trimmed, z.url({ error: 'must be a URL such as https://…' }).optional()),
+  FERRETDB_BIN: optionalPath,
+  FERRETDB_INSTALL_DIR: optionalPath,
+  FERRETDB_LOG_LEVEL: z.preprocess(
+    lowercase,
+    z.enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' }).default('warn'),
+  ),
+  POSTGRES_BIN_DIR: optionalPath,
+});
+
+export type EmbeddedSettings = Readonly<z.infer<typeof embeddedSettingsSchema>>;
+
+/** The embedded database's settings alone; throws ConfigError as parseConfig does. */
+export function parseEmbeddedSettings(env: NodeJS.ProcessEnv): EmbeddedSettings {
+  const result = embeddedSettingsSchema.safeParse(env);
+  if (!result.success) throw configError(result.error, env);
+  return Object.freeze(result.data);
+}
 
 export const configSchema = z
   .object({
@@ -147,6 +189,7 @@ export const configSchema = z
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: int(20, 1, 100_000),
     LOGIN_WINDOW: interval('15 minutes'),
   })
+  .extend(embeddedSettingsSchema.shape)
   .superRefine((c, ctx) => {
     if (c.NODE_ENV === 'production') {
       if (!c.JWT_SECRET) ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required in production' });
@@ -177,16 +220,19 @@ export type Config = Readonly<z.infer<typeof configSchema> & { JWT_SECRET: strin
 
 export class ConfigError extends Error {}
 
+/** One line naming the first bad variable, and its value unless it is a secret. */
+function configError(error: z.ZodError, env: NodeJS.ProcessEnv): ConfigError {
+  const issue = error.issues[0]!;
+  const name = String(issue.path[0] ?? 'environment');
+  const value = env[name];
+  const shown = name.includes('SECRET') || name.includes('KEY') || value === undefined ? '' : ` (got "${value}")`;
+  return new ConfigError(`Invalid configuration: ${name} ${issue.message}${shown}`);
+}
+
 /** Parses an environment; throws ConfigError whose message is one line naming the first bad variable. */
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
   const result = configSchema.safeParse(env);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const name = String(issue.path[0] ?? 'environment');
-    const value = env[name];
-    const shown = name.includes('SECRET') || name.includes('KEY') || value === undefined ? '' : ` (got "${value}")`;
-    throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${shown}`);
-  }
+  if (!result.success) throw configError(result.error, env);
   const c = result.data;
   // Development without a secret: a fixed, loudly-named one so tokens survive restarts of `npm start`.
   return Object.freeze({ ...c, JWT_SECRET: c.JWT_SECRET ?? 'insecure-development-secret-change-me' });

@@ -5,7 +5,7 @@ import { loadConfig } from './config.js';
 import { logger } from './logger.js';
 import { startApiServer } from './app.js';
 import { connectDatabase, disconnectDatabase } from './db/connect.js';
-import { startEmbeddedMongo } from './db/embedded.js';
+import { startEmbeddedMongo } from './db/embedded/index.js';
 import { publishEmbeddedUri } from './db/resolve.js';
 import { createShutdown } from './lib/shutdown.js';
 import { installProcessGuards } from './lib/process-guards.js';
@@ -23,7 +23,12 @@ async function main(): Promise<void> {
     const allInOne = !uri;
     if (!uri) {
       log.info('MONGODB_URI is not set: starting the all-in-one development mode (embedded database, API, worker)');
-      const embedded = await startEmbeddedMongo({ dataDir: path.resolve(c.DATA_DIR), log: (msg) => log.info(msg) });
+      const embedded = await startEmbeddedMongo({
+        dataDir: path.resolve(c.DATA_DIR),
+        settings: c,
+        env: process.env,
+        log: (msg) => log.info(msg),
+      });
       uri = embedded.uri;
       const unpublish = publishEmbeddedUri(c, embedded.uri);
       shutdown.add('embedded database', async () => {

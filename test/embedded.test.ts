@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import mongoose from 'mongoose';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
-import { EMBEDDED_KINDS, startEmbeddedMongo } from '../src/db/embedded.js';
+import { createEmbeddedHost, EMBEDDED_KINDS } from '../src/db/embedded/index.js';
+import { isAlive } from '../src/lib/pid.js';
+import { startEmbedded } from './support/embedded.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const childScript = path.join(here, 'support', 'embedded-child.cjs');
@@ -28,15 +30,6 @@ function refusesConnections(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(true));
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
@@ -120,7 +113,7 @@ describe('embedded MongoDB', () => {
   });
 
   test('starts a server that a driver and Mongoose can write to and read from; stop() frees the port', async () => {
-    const mongo = await startEmbeddedMongo({ dataDir: scratch, ephemeral: true, log });
+    const mongo = await startEmbedded({ dataDir: scratch, ephemeral: true, log });
     expect(EMBEDDED_KINDS).toContain(mongo.kind);
     expect(mongo.uri).toMatch(/^mongodb:\/\/127\.0\.0\.1:\d+\/$/);
     expect(logs.join('\n')).toContain(`${mongo.kind} ready at ${mongo.uri}`);
@@ -151,7 +144,8 @@ describe('embedded MongoDB', () => {
   });
 
   test('servers started side by side get their own port and folder', async () => {
-    const servers = await Promise.all([1, 2, 3].map(() => startEmbeddedMongo({ dataDir: scratch, ephemeral: true })));
+    const host = createEmbeddedHost();
+    const servers = await Promise.all([1, 2, 3].map(() => startEmbedded({ dataDir: scratch, ephemeral: true, host })));
     try {
       expect(new Set(servers.map((s) => s.uri)).size).toBe(3);
       expect(new Set(servers.map((s) => s.dataDir)).size).toBe(3);
@@ -170,17 +164,17 @@ describe('embedded MongoDB', () => {
 
   test('a data folder keeps its data across restarts and serves one server at a time', async () => {
     const dataDir = path.join(scratch, 'persistent');
-    const first = await startEmbeddedMongo({ dataDir });
+    const first = await startEmbedded({ dataDir });
     try {
       expect(first.dataDir).toBe(path.join(dataDir, first.kind));
       await withClient(first.uri, (c) => c.db('keep').collection('me').insertOne({ _id: 1 as never, kept: true }));
-      await expect(startEmbeddedMongo({ dataDir, env: { ...process.env, EMBEDDED_MONGO: first.kind } })).rejects.toThrow(
+      await expect(startEmbedded({ dataDir, env: { ...process.env, EMBEDDED_MONGO: first.kind } })).rejects.toThrow(
         new RegExp(`in use by process ${process.pid}|already used by an embedded server in this process`),
       );
     } finally {
       await first.stop();
     }
-    const second = await startEmbeddedMongo({ dataDir, env: { ...process.env, EMBEDDED_MONGO: first.kind } });
+    const second = await startEmbedded({ dataDir, env: { ...process.env, EMBEDDED_MONGO: first.kind } });
     try {
       const doc = await withClient(second.uri, (c) => c.db('keep').collection('me').findOne({}));
       expect(doc).toEqual({ _id: 1, kept: true });
@@ -221,7 +215,7 @@ describe('embedded MongoDB', () => {
       { mode: 0o755 },
     );
     const dataDir = path.join(scratch, 'with-mongod');
-    const mongo = await startEmbeddedMongo({
+    const mongo = await startEmbedded({
       dataDir,
       env: {
         ...process.env,
@@ -246,7 +240,7 @@ describe('embedded MongoDB', () => {
   test('names every option it tried, and the fixes, when no server can start', async () => {
     const started = Date.now();
     const attempt = withUncachedMongodVersion(() =>
-      startEmbeddedMongo({
+      startEmbedded({
         dataDir: scratch,
         ephemeral: true,
         env: { PATH: '', HOME: scratch, FERRETDB_BIN: path.join(scratch, 'no-such-ferretdb') },
@@ -262,7 +256,7 @@ describe('embedded MongoDB', () => {
   test('a server that dies while starting is reported with its exit code and last output', async () => {
     const fake = path.join(scratch, 'fake-ferretdb.sh');
     await writeFile(fake, '#!/bin/sh\necho "boom: cannot start" >&2\nexit 3\n', { mode: 0o755 });
-    const attempt = startEmbeddedMongo({
+    const attempt = startEmbedded({
       dataDir: scratch,
       ephemeral: true,
       env: { ...process.env, EMBEDDED_MONGO: 'ferretdb', FERRETDB_BIN: fake },
@@ -275,7 +269,7 @@ describe('embedded MongoDB', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as net.AddressInfo;
     try {
-      const attempt = startEmbeddedMongo({
+      const attempt = startEmbedded({
         dataDir: scratch,
         ephemeral: true,
         port,
@@ -292,7 +286,7 @@ describe('embedded MongoDB', () => {
     void [HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy, ALL_PROXY, all_proxy];
     const started = Date.now();
     const attempt = withUncachedMongodVersion(() =>
-      startEmbeddedMongo({
+      startEmbedded({
         dataDir: scratch,
         ephemeral: true,
         env: { ...env, EMBEDDED_MONGO: 'memory-server', MONGOMS_DOWNLOAD_URL: 'https://fastdl.invalid/x.tgz' },
@@ -305,7 +299,7 @@ describe('embedded MongoDB', () => {
 
   test('rejects an unknown EMBEDDED_MONGO value', async () => {
     await expect(
-      startEmbeddedMongo({ dataDir: scratch, ephemeral: true, env: { ...process.env, EMBEDDED_MONGO: 'postgres' } }),
+      startEmbedded({ dataDir: scratch, ephemeral: true, env: { ...process.env, EMBEDDED_MONGO: 'postgres' } }),
     ).rejects.toThrow('EMBEDDED_MONGO must be one of mongod, memory-server, ferretdb, ferretdb-postgresql or auto (got "postgres")');
   });
 
@@ -314,10 +308,10 @@ describe('embedded MongoDB', () => {
     const env = { ...process.env, EMBEDDED_MONGO: 'ferretdb-postgresql' };
     if (process.getuid?.() === 0) {
       // As root, PostgreSQL runs as the `postgres` account: a folder it cannot enter is named in the error.
-      await expect(startEmbeddedMongo({ dataDir, env })).rejects.toThrow(`cannot enter ${scratch}`);
+      await expect(startEmbedded({ dataDir, env })).rejects.toThrow(`cannot enter ${scratch}`);
       await chmod(scratch, 0o711);
     }
-    const first = await startEmbeddedMongo({ dataDir, env, log });
+    const first = await startEmbedded({ dataDir, env, log });
     expect(first.kind).toBe('ferretdb-postgresql');
     expect(logs.join('\n')).toMatch(/PostgreSQL ready on 127\.0\.0\.1:\d+/);
     expect(serverProcessesUnder(dataDir).length).toBeGreaterThanOrEqual(2); // postgres and ferretdb
@@ -327,7 +321,7 @@ describe('embedded MongoDB', () => {
     expect(await refusesConnections(port)).toBe(true);
     expect(serverProcessesUnder(dataDir)).toEqual([]);
 
-    const second = await startEmbeddedMongo({ dataDir, env });
+    const second = await startEmbedded({ dataDir, env });
     try {
       await withClient(second.uri, async (c) => expect(await c.db('pg').collection('kept').findOne()).toEqual({ _id: 'a', n: 1 }));
     } finally {

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
-import { startEmbeddedMongo, type EmbeddedMongo } from '../src/db/embedded.js';
+import { startEmbedded, type EmbeddedMongo } from './support/embedded.js';
 import {
   CONFIRM,
   type Change,
@@ -33,7 +33,7 @@ let alice: Session;
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'live-restart-'));
   port = await freePort();
-  db = await startEmbeddedMongo({ dataDir, port });
+  db = await startEmbedded({ dataDir, port });
   const uri = `${db.uri}live_restart`;
   await connectDatabase(uri);
   api = await startApiProcess(baseEnv(uri, { LOG_LEVEL: 'info' }));
@@ -57,7 +57,7 @@ test('after the database restarts, new changes still reach subscribers', async (
   await sub.waitFor(hasEvent(before.eventId), 'the creation event');
 
   await db!.stop();
-  db = await startEmbeddedMongo({ dataDir, port });
+  db = await startEmbedded({ dataDir, port });
 
   // The API reconnects by itself; the first mutation may still meet the old connection's failure.
   const after = await eventually(() => changeStatus(api!.url, CONFIRM, { id: before.reservationId }, admin.token), 20_000);

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
-import { startEmbeddedMongo, type EmbeddedMongo } from '../src/db/embedded.js';
+import { startEmbedded, type EmbeddedMongo } from './support/embedded.js';
 import { Reservation } from '../src/models/reservation.js';
 import {
   CANCEL,
@@ -41,7 +41,7 @@ let alice: Session;
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'resilience-'));
   port = await freePort();
-  db = await startEmbeddedMongo({ dataDir, port });
+  db = await startEmbedded({ dataDir, port });
   stub = await startSendGridStub();
   const uri = `${db.uri}resilience`;
   const healthPort = await freePort();
@@ -91,7 +91,7 @@ test('a MongoDB restart loses no email, no completion and no live event, and not
   // Let the completion deadline (start + 6 s) pass while the database is away.
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, soonStart + 6000 + 1000 - Date.now())));
 
-  db = await startEmbeddedMongo({ dataDir, port });
+  db = await startEmbedded({ dataDir, port });
 
   // Up again: a new change goes through, and its live event arrives on the subscription opened before.
   const cancelled = await eventually(() => changeStatus(api!.url, CANCEL, { id: later.reservationId }, alice.token), 20_000);

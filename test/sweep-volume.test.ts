@@ -3,13 +3,13 @@
 // It needs a server whose writes by `_id` do not read the whole collection. The run's own server is used when it
 // is MongoDB, or FerretDB on PostgreSQL (EMBEDDED_MONGO=ferretdb-postgresql). On FerretDB's SQLite backend, the
 // default where mongod cannot be downloaded, every document an update writes costs a scan of the collection (see
-// src/db/embedded.ts, startPostgres): 10,000 completions would take hours. There this file starts FerretDB on a
+// src/db/embedded/ferretdb-postgresql.ts): 10,000 completions would take hours. There this file starts FerretDB on a
 // private PostgreSQL cluster for itself, the next option DESIGN.md names, so the test runs at full size wherever it runs.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import mongoose from 'mongoose';
-import { startEmbeddedMongo, type EmbeddedMongo } from '../src/db/embedded.js';
+import { startEmbedded, type EmbeddedMongo } from './support/embedded.js';
 import { AGENDA_COLLECTION } from '../src/jobs/agenda.js';
 import { AUTO_COMPLETE_ACTOR } from '../src/status/completion.js';
 import { JOB } from '../src/jobs/names.js';
@@ -44,7 +44,7 @@ async function sharedServerScales(uri: string): Promise<boolean> {
 beforeAll(async () => {
   sharedUri = sharedMongoUri();
   if (!(await sharedServerScales(sharedUri))) {
-    own = await startEmbeddedMongo({
+    own = await startEmbedded({
       dataDir: os.tmpdir(),
       ephemeral: true,
       env: { ...process.env, EMBEDDED_MONGO: 'ferretdb-postgresql' },

@@ -22,7 +22,7 @@ async function main(): Promise<number> {
   const username = values.username?.trim() || email.split('@')[0]!.replace(/[^A-Za-z0-9_.-]/g, '') || 'admin';
 
   const c = loadConfig();
-  const db = await resolveDatabase(c, (m) => process.stderr.write(`${m}\n`));
+  const db = await resolveDatabase(c, process.env, (m) => process.stderr.write(`${m}\n`));
   try {
     await connectDatabase(db.uri);
     await User.init();

@@ -248,7 +248,7 @@ async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive whole number');
 
   const c = loadConfig();
-  const db = await resolveDatabase(c, (m) => process.stderr.write(`${m}\n`));
+  const db = await resolveDatabase(c, process.env, (m) => process.stderr.write(`${m}\n`));
   try {
     await connectDatabase(db.uri, { maxPoolSize: 4 });
     const out = (json: unknown, text: string) => process.stdout.write(`${values.json ? JSON.stringify(json, null, 2) : text}\n`);

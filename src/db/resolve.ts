@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { startEmbeddedMongo, type EmbeddedMongo } from './embedded.js';
+import { isAlive } from '../lib/pid.js';
+import { startEmbeddedMongo, type EmbeddedMongo } from './embedded/index.js';
 
 interface Published {
   uri: string;
@@ -19,33 +20,28 @@ export function publishEmbeddedUri(c: Config, uri: string): () => void {
   return () => fs.rmSync(file, { force: true });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The running embedded database's URI, if `npm start` is up. */
 export function runningEmbeddedUri(c: Config): string | undefined {
   try {
     const p = JSON.parse(fs.readFileSync(fileOf(c), 'utf8')) as Published;
-    return alive(p.pid) ? p.uri : undefined;
+    return isAlive(p.pid) ? p.uri : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** For CLIs: MONGODB_URI, else the running embedded database, else an embedded one started for the command. */
+/**
+ * For CLIs: MONGODB_URI, else the running embedded database, else an embedded one started for the command (in
+ * `env`, the process's environment).
+ */
 export async function resolveDatabase(
   c: Config,
+  env: NodeJS.ProcessEnv,
   log: (msg: string) => void,
 ): Promise<{ uri: string; embedded?: EmbeddedMongo }> {
   if (c.MONGODB_URI) return { uri: c.MONGODB_URI };
   const running = runningEmbeddedUri(c);
   if (running) return { uri: running };
-  const embedded = await startEmbeddedMongo({ dataDir: path.resolve(c.DATA_DIR), log });
+  const embedded = await startEmbeddedMongo({ dataDir: path.resolve(c.DATA_DIR), settings: c, env, log });
   return { uri: embedded.uri, embedded };
 }

@@ -2,9 +2,10 @@
 // (TEST_MONGODB_URI, else MONGODB_URI). Workers inherit TEST_MONGODB_URI (and TEST_MONGODB_KIND, the embedded
 // kind, when it is ours); tests then use their own databases (support/mongo.ts: uniqueDbName). EMBEDDED_MONGO
 // picks the embedded kind as it does for `npm start`.
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EmbeddedMongo } from '../../src/db/embedded.js';
+import type { EmbeddedMongo } from './embedded.js';
 
 declare global {
   var __embeddedMongo: EmbeddedMongo | undefined;
@@ -17,12 +18,12 @@ export default async function globalSetup(): Promise<void> {
     return;
   }
   // Jest loads global setup through its CommonJS require hook, where Jest's moduleNameMapper (`.js` → `.ts`)
-  // does not apply: name the TypeScript file itself.
+  // does not apply: require-ts.cjs resolves `./x.js` to `./x.ts` instead.
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const modulePath = path.join(here, '..', '..', 'src', 'db', 'embedded.ts');
-  const { startEmbeddedMongo } = (await import(modulePath)) as typeof import('../../src/db/embedded.js');
+  createRequire(import.meta.url)('./require-ts.cjs');
+  const { startEmbedded } = await import('./embedded.js');
   const started = Date.now();
-  const mongo = await startEmbeddedMongo({
+  const mongo = await startEmbedded({
     dataDir: path.join(here, '..', '..', '.data', 'test'),
     ephemeral: true,
     log: (msg) => {

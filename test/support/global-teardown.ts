@@ -1,4 +1,4 @@
-import type { EmbeddedMongo } from '../../src/db/embedded.js';
+import type { EmbeddedMongo } from './embedded.js';
 
 declare global {
   var __embeddedMongo: EmbeddedMongo | undefined;
