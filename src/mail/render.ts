@@ -214,10 +214,21 @@ type Fields = {
   reason: string;
 };
 
+interface KindSpec {
+  subject(f: Fields): string;
+  to(facts: EmailFacts, o: RenderOptions): string;
+  text(f: Fields): string;
+}
+
+type CustomerTextParts = { news: string; details?: string[]; closing: string };
+
+/** An email to the reservation's customer: a fixed subject, and the customer layout of the plain-text part. */
+function customerEmail(subject: string, parts: (f: Fields) => CustomerTextParts): KindSpec {
+  return { subject: () => subject, to: (facts) => facts.customer.email, text: (f) => customerText(f, parts(f)) };
+}
+
 /** Subject, recipient and plain-text part of each kind; the HTML part comes from its template. */
-const KINDS: Readonly<
-  Record<EmailKind, { subject(f: Fields): string; to(facts: EmailFacts, o: RenderOptions): string; text(f: Fields): string }>
-> = Object.freeze({
+const KINDS: Readonly<Record<EmailKind, KindSpec>> = Object.freeze({
   'new-reservation-admin': {
     subject: (f) => `🔔 New Reservation #${f.reference} - Action Required`,
     to: (_facts, o) => o.adminEmail,
@@ -237,48 +248,36 @@ const KINDS: Readonly<
         `${f.businessName} · Reservation notifications for administrators.`,
       ),
   },
-  'reservation-confirmed': {
-    subject: () => 'Your Reservation is Confirmed!',
-    to: (facts) => facts.customer.email,
-    text: (f) =>
-      lines(
-        `Hi ${f.customerName},`,
-        '',
-        'Good news: your reservation has been confirmed. We look forward to seeing you.',
-        '',
-        `Reference: ${f.reference}`,
-        `Date:      ${f.date}`,
-        `Time:      ${f.time}`,
-        `Status:    ${f.status}`,
-        '',
-        'Please keep your reference handy; it helps us find your booking quickly.',
-        '',
-        '--',
-        `${f.businessName} · This is an automated message about reservation ${f.reference}.`,
-      ),
-  },
-  'reservation-cancelled': {
-    subject: () => 'Your Reservation has been Cancelled',
-    to: (facts) => facts.customer.email,
-    text: (f) =>
-      lines(
-        `Hi ${f.customerName},`,
-        '',
-        "We're sorry to let you know that your reservation has been cancelled.",
-        '',
-        `Reference: ${f.reference}`,
-        `Date:      ${f.date}`,
-        `Time:      ${f.time}`,
-        `Status:    ${f.status}`,
-        ...(f.reason ? ['', 'Reason:', f.reason] : []),
-        '',
-        'If you would like to book another time, we will be glad to see you.',
-        '',
-        '--',
-        `${f.businessName} · This is an automated message about reservation ${f.reference}.`,
-      ),
-  },
+  'reservation-confirmed': customerEmail('Your Reservation is Confirmed!', () => ({
+    news: 'Good news: your reservation has been confirmed. We look forward to seeing you.',
+    closing: 'Please keep your reference handy; it helps us find your booking quickly.',
+  })),
+  'reservation-cancelled': customerEmail('Your Reservation has been Cancelled', (f) => ({
+    news: "We're sorry to let you know that your reservation has been cancelled.",
+    details: f.reason ? ['', 'Reason:', f.reason] : [],
+    closing: 'If you would like to book another time, we will be glad to see you.',
+  })),
 });
+
+/** The plain-text layout of every email to a customer: greeting, the news, the reservation, a closing line. */
+function customerText(f: Fields, parts: CustomerTextParts): string {
+  return lines(
+    `Hi ${f.customerName},`,
+    '',
+    parts.news,
+    '',
+    `Reference: ${f.reference}`,
+    `Date:      ${f.date}`,
+    `Time:      ${f.time}`,
+    `Status:    ${f.status}`,
+    ...(parts.details ?? []),
+    '',
+    parts.closing,
+    '',
+    '--',
+    `${f.businessName} · This is an automated message about reservation ${f.reference}.`,
+  );
+}
 
 function lines(...l: string[]): string {
   return `${l.join('\n')}\n`;
