@@ -137,7 +137,8 @@ async function databaseAnswers(): Promise<boolean> {
 
 async function main(): Promise<void> {
   const c = loadConfig();
-  const log = logger().child({ component: 'worker' });
+  const root = logger();
+  const log = root.child({ component: 'worker' });
   const shutdown = createShutdown(log);
   installProcessGuards(shutdown);
   // Without MONGODB_URI a worker joins the embedded database of a running `npm start`. It does not start one of
@@ -150,7 +151,7 @@ async function main(): Promise<void> {
   try {
     const db = await connectDatabase(uri);
     shutdown.add('database connection', () => disconnectDatabase(), 1);
-    const worker = await startWorker(createServices(c, db, log, { agendaName: workerAgendaName() }));
+    const worker = await startWorker(createServices(c, db, root, { agendaName: workerAgendaName() }));
     shutdown.add('worker', () => worker.stop(), 2);
     const health = await startHealthServer(c);
     shutdown.add('health server', () => new Promise((resolve) => health.close(resolve)), 3);

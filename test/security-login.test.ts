@@ -1,10 +1,9 @@
 // Log-in: enumeration-safe (an unknown email and a wrong password look and take the same) and rate-limited per
 // email and per client address, with the counts kept in MongoDB so every API server enforces the same limits.
 import { randomBytes } from 'node:crypto';
-import { parseConfig } from '../src/config.js';
 import type { ApiServer } from '../src/app.js';
 import { startApiProcess, stopProcess, type Proc } from './support/processes.js';
-import { baseEnv, freshDatabaseUri, gql, startStack, type GqlResult, type TestStack, startInProcessApi } from './support/stack.js';
+import { baseEnv, freshDatabaseUri, gql, startStack, type GqlResult, type TestStack } from './support/stack.js';
 
 const LOG_IN = `mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { token user { id } } }`;
 const PASSWORD = 'correct horse battery';
@@ -70,7 +69,7 @@ describe('on one API server', () => {
       },
     });
     // The same database and limits, on a server that trusts no proxy (the default).
-    untrusting = await startInProcessApi(parseConfig(baseEnv(stack.mongoUri, { TRUST_PROXY: '' })), stack.db);
+    untrusting = await stack.startApi({ TRUST_PROXY: '' });
   });
   afterAll(async () => {
     await untrusting.stop();
