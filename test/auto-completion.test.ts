@@ -13,9 +13,10 @@ import { AUTO_COMPLETE_ACTOR, completionCutoff } from '../src/jobs/completion.js
 import { JOB } from '../src/jobs/names.js';
 import { Reservation, TransitionError, transitionReservation } from '../src/models/reservation.js';
 import { ReservationStatus } from '../src/models/status.js';
-import { stopProcess, type Proc } from './support/processes.js';
+import { insertConfirmed } from './support/fixtures.js';
+import { pollUntil } from './support/poll.js';
+import { killLeftoverWorkers, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { baseEnv, startStack, type TestStack } from './support/stack.js';
-import { insertConfirmed, pollUntil, startWorkerProcess, killLeftoverWorkers } from './support/worker.js';
 
 const { CONFIRMED, COMPLETED, CANCELLED, PENDING } = ReservationStatus;
 const GRACE = 35;

@@ -4,7 +4,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startScheduler } from '../src/jobs/agenda.js';
 import { liveChanges, startLiveChannel, STATUS_CHANGED, type LiveChannel } from '../src/live/channel.js';
 import { logger } from '../src/logger.js';
-import { GraphiQLPage, launchChromium, offlineContext, pollUntil } from './support/browser.js';
+import { GraphiQLPage, launchChromium, offlineContext } from './support/browser.js';
+import { pollUntil } from './support/poll.js';
 import { inOneHour, startStack, type Session, type TestStack } from './support/stack.js';
 
 let stack: TestStack;

@@ -4,9 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { logger } from '../src/logger.js';
 import { startScheduler } from '../src/jobs/agenda.js';
-import { stopProcess, type Proc } from './support/processes.js';
+import { pollUntil } from './support/poll.js';
+import { startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { baseEnv, startStack, type TestStack } from './support/stack.js';
-import { emailJobsSettled, pollUntil, startWorkerProcess } from './support/worker.js';
+import { emailJobsSettled } from './support/worker.js';
 
 let outbox: string;
 let stack: TestStack;

@@ -18,9 +18,10 @@ import { ReservationStatus } from '../src/models/status.js';
 import { LiveEvent } from '../src/live/live-event.model.js';
 import { lastSequenceNumber } from '../src/live/publisher.js';
 import { sharedMongoUri } from './support/mongo.js';
-import { stopProcess } from './support/processes.js';
+import { insertConfirmed } from './support/fixtures.js';
+import { killLeftoverWorkers, startWorkerProcess, stopProcess } from './support/processes.js';
 import { baseEnv, startStack, type TestStack } from './support/stack.js';
-import { insertConfirmed, killLeftoverWorkers, recurringJob, startWorkerProcess } from './support/worker.js';
+import { recurringJob } from './support/worker.js';
 
 const TOTAL = 10_000;
 const GRACE = 35;
