@@ -3,9 +3,10 @@
 // stand-in (test/support/sendgrid-stub.ts, SendGrid's `POST /v3/mail/send`). Measured: from each confirmation's
 // response to the stub accepting that email (matched by its idempotency key, the status event's id).
 import type { BenchContext, Benchmark } from './support/harness.js';
-import { dropDatabase, median, percentile, pollUntil, sig } from './support/harness.js';
-import { createAdmin, gqlData, signUp } from './support/graphql.js';
-import { serviceEnv, startApiServer, startWorker, type Child } from './support/processes.js';
+import { dropDatabase, median, percentile, serviceEnv, sig } from './support/harness.js';
+import { createAdmin, gqlData, signUp } from '../test/support/graphql.js';
+import { pollUntil } from '../test/support/poll.js';
+import { startApiProcess, startWorkerProcess, stopProcess, type Proc } from '../test/support/processes.js';
 import { startSendGridStub, type SendGridStub } from '../test/support/sendgrid-stub.js';
 
 const CREATE = `mutation($input: CreateReservationInput!) { createReservation(input: $input) { id } }`;
@@ -45,14 +46,14 @@ export const emailLatency: Benchmark = {
 async function repetition(ctx: BenchContext, stub: SendGridStub, confirmations: number, warmup: number): Promise<number[]> {
   const uri = ctx.freshDatabaseUri('emaillatency');
   const env = serviceEnv(uri, { SENDGRID_API_KEY: stub.apiKey, SENDGRID_API_BASE_URL: stub.url });
-  let api: (Child & { url: string }) | undefined;
-  let worker: Child | undefined;
+  let api: (Proc & { url: string }) | undefined;
+  let worker: Proc | undefined;
   try {
-    api = await startApiServer(env);
-    worker = await startWorker(env);
+    api = await startApiProcess(env);
+    worker = await startWorkerProcess(env);
     const url = api.url;
-    const admin = await createAdmin(url, uri);
-    const customer = await signUp(url);
+    const admin = await createAdmin(url, { mongoUri: uri });
+    const customer = await signUp(url, { firstName: 'Bench', lastName: 'Guest' });
     const startTime = new Date(Date.now() + 2 * 86_400_000).toISOString();
 
     /** Creates `n` reservations and waits until the worker has sent their admin emails: an idle worker. */
@@ -82,8 +83,8 @@ async function repetition(ctx: BenchContext, stub: SendGridStub, confirmations: 
     ctx.log(`email-latency: ${confirmations} confirmed and their emails delivered in ${Date.now() - started} ms`);
     return latencies;
   } finally {
-    await worker?.stop();
-    await api?.stop();
+    await stopProcess(worker);
+    await stopProcess(api);
     await dropDatabase(uri);
   }
 }

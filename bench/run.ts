@@ -15,7 +15,6 @@ import { emailLatency } from './email-latency.js';
 import { emailRender } from './email-render.js';
 import { fanout } from './fanout.js';
 import {
-  freshDatabaseUri,
   machine,
   sig,
   type BenchContext,
@@ -26,8 +25,9 @@ import {
   type ResultRow,
   type RunOptions,
 } from './support/harness.js';
-import { ROOT } from './support/processes.js';
 import { sweep } from './sweep.js';
+import { databaseUri } from '../test/support/mongo.js';
+import { killAllProcesses, ROOT } from '../test/support/processes.js';
 
 const BENCHMARKS: Benchmark[] = [sweep, emailRender, apiCreate, fanout, emailLatency];
 
@@ -116,6 +116,8 @@ async function openDatabase(log: (s: string) => void): Promise<Database & { stop
 
 async function main(): Promise<void> {
   const cli = parseArgs(process.argv.slice(2));
+  // Every server, worker and child a benchmark starts dies with the run, however the run ends.
+  process.once('exit', killAllProcesses);
   const started = Date.now();
   const log = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${s}\n`);
   // The bench process loads application modules (models, renderer) that read the configuration once.
@@ -135,7 +137,7 @@ async function main(): Promise<void> {
   const ctx: BenchContext = {
     options: cli,
     database: db,
-    freshDatabaseUri: (name) => freshDatabaseUri(db.uri, name),
+    freshDatabaseUri: (name) => databaseUri(db.uri, `bench_${name}`),
     record: (row) => rows.push(row),
     compare({ atLeast, atMost, ...c }) {
       const project = find(c.benchmark, c.variant, c.metric);

@@ -9,10 +9,10 @@
 // Each variant runs in its own child process (this file, run directly), so `peak_rss_mb` is that variant's
 // alone (process.resourceUsage().maxRSS), on its own freshly seeded database: N reservations to complete plus a
 // few older ones the child completes first as its warm-up.
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Benchmark, BenchContext } from './support/harness.js';
-import { median, sig } from './support/harness.js';
-import { runNodeForJson, serviceEnv } from './support/processes.js';
+import { median, serviceEnv, sig } from './support/harness.js';
+import { runCli } from '../test/support/processes.js';
 
 export const VARIANTS = ['project', 'per-document-save', 'raw-updateMany'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -107,7 +107,7 @@ async function runVariant(ctx: BenchContext, variant: Variant, docs: number, war
   const { Reservation } = await import('../src/models/reservation.js');
   const { StatusClaim } = await import('../src/models/status-claim.js');
   const { LiveEvent } = await import('../src/live/live-event.model.js');
-  const { confirmedReservation, insertReservations } = await import('./support/data.js');
+  const { insertConfirmed } = await import('../test/support/fixtures.js');
 
   const uri = ctx.freshDatabaseUri(`sweep${variant}`);
   // A connection of its own: the application's models, on this database only.
@@ -123,19 +123,16 @@ async function runVariant(ctx: BenchContext, variant: Variant, docs: number, war
     const now = Date.now();
     const cutoff = new Date(now - GRACE_MINUTES * 60_000);
     const warmCutoff = new Date(cutoff.getTime() - 30 * 86_400_000);
-    const customer = new Types.ObjectId();
-    const seeded = [
-      // The warm-up's: older than `warmCutoff`.
-      ...Array.from({ length: warmup }, (_, i) => confirmedReservation(new Date(warmCutoff.getTime() - (i + 1) * 60_000), customer, i)),
-      // The measured ones: between the two cutoffs, spread over the last week.
-      ...Array.from({ length: docs }, (_, i) =>
-        confirmedReservation(new Date(cutoff.getTime() - 60_000 - Math.floor((i / docs) * 7 * 86_400_000)), customer, warmup + i),
-      ),
-    ];
-    await insertReservations(reservations.collection, seeded);
+    const startTime = (i: number) =>
+      i < warmup
+        ? // The warm-up's: older than `warmCutoff`.
+          new Date(warmCutoff.getTime() - (i + 1) * 60_000)
+        : // The measured ones: between the two cutoffs, spread over the last week.
+          new Date(cutoff.getTime() - 60_000 - Math.floor(((i - warmup) / docs) * 7 * 86_400_000));
+    await insertConfirmed(warmup + docs, startTime, new Types.ObjectId(), reservations.collection);
 
     const args: ChildArgs = { variant, uri, warmCutoff: warmCutoff.toISOString(), cutoff: cutoff.toISOString() };
-    const result = await runNodeForJson<ChildResult>('bench/sweep.js', serviceEnv(uri, { LOG_LEVEL: 'info' }), [JSON.stringify(args)]);
+    const result = await runChild(serviceEnv(uri, { LOG_LEVEL: 'info' }), args);
 
     // Every reservation completed, once, with its event.
     const after = await reservations.collection.find({}, { projection: { status: 1, history: 1 } }).toArray();
@@ -154,7 +151,15 @@ async function runVariant(ctx: BenchContext, variant: Variant, docs: number, war
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The child: one variant, warm-up then measured run.
+// The child: one variant, warm-up then measured run. It prints its result as the last line of its output.
+
+/** Runs this file as the child of one variant and returns its result. */
+async function runChild(env: Record<string, string>, args: ChildArgs): Promise<ChildResult> {
+  const { code, output } = await runCli(fileURLToPath(import.meta.url), env, [JSON.stringify(args)]);
+  const json = output.split('\n').reverse().find((l) => l.startsWith('{"result":'));
+  if (code !== 0 || !json) throw new Error(`sweep ${args.variant} failed (${code}):\n${output.split('\n').slice(-30).join('\n')}`);
+  return (JSON.parse(json) as { result: ChildResult }).result;
+}
 
 async function child(args: ChildArgs): Promise<ChildResult> {
   const { default: pino } = await import('pino');
@@ -190,12 +195,12 @@ async function child(args: ChildArgs): Promise<ChildResult> {
       return n;
     };
   } else {
-    const { Types } = await import('mongoose');
     const { Reservation } = await import('../src/models/reservation.js');
+    const { newStatusEvent } = await import('../src/models/status-event.js');
     const { ReservationStatus } = await import('../src/models/status.js');
     complete = async (cutoff) => {
-      const at = new Date();
-      const event = { _id: new Types.ObjectId(), from: ReservationStatus.CONFIRMED, to: ReservationStatus.COMPLETED, at, actor: 'system:auto-complete' };
+      const event = newStatusEvent(ReservationStatus.CONFIRMED, ReservationStatus.COMPLETED, 'system:auto-complete');
+      const { at } = event;
       const r = await Reservation.collection.updateMany(
         { status: ReservationStatus.CONFIRMED, startTime: { $lte: cutoff } },
         { $set: { status: ReservationStatus.COMPLETED, updatedAt: at }, $inc: { version: 1 }, $push: { history: event } } as never,

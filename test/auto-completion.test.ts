@@ -12,9 +12,10 @@ import { Reservation } from '../src/models/reservation.js';
 import { ReservationStatus } from '../src/models/status.js';
 import { AUTO_COMPLETE_ACTOR, completionCutoff } from '../src/status/completion.js';
 import { TransitionError } from '../src/status/errors.js';
-import { stopProcess, type Proc } from './support/processes.js';
+import { insertConfirmed } from './support/fixtures.js';
+import { pollUntil } from './support/poll.js';
+import { killLeftoverWorkers, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { baseEnv, gql, startStack, type InProcessApi, type TestStack } from './support/stack.js';
-import { insertConfirmed, pollUntil, startWorkerProcess, killLeftoverWorkers } from './support/worker.js';
 
 const { CONFIRMED, COMPLETED, CANCELLED, PENDING } = ReservationStatus;
 const GRACE = 35;

@@ -9,11 +9,13 @@ import { Reservation } from '../src/models/reservation.js';
 import { StatusClaim, type StatusClaimRecord } from '../src/models/status-claim.js';
 import mongoose from 'mongoose';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
-import { CONFIRM, connectLive, createAdmin, createReservation, hasEvent, signUp, STATUS_CHANGED, untilSubscribed, type Change, type LiveConnection, type LiveSubscription, type Session } from './support/live.js';
-import { startApiProcess, stopProcess, type Proc } from './support/processes.js';
+import { createAdmin, signUp, type Session } from './support/graphql.js';
+import { CONFIRM, connectLive, createReservation, hasEvent, STATUS_CHANGED, untilSubscribed, type Change, type LiveConnection, type LiveSubscription } from './support/live.js';
+import { pollUntil } from './support/poll.js';
+import { killLeftoverWorkers, startApiProcess, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { startSendGridStub, type SendGridStub } from './support/sendgrid-stub.js';
 import { baseEnv, freshDatabaseUri, gql } from './support/stack.js';
-import { emailJobsSettled, killLeftoverWorkers, pollUntil, startWorkerProcess } from './support/worker.js';
+import { emailJobsSettled } from './support/worker.js';
 
 const CONFIRMED_SUBJECT = 'Your Reservation is Confirmed!';
 

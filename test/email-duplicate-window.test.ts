@@ -8,8 +8,8 @@ import { AGENDA_COLLECTION, jobIdFor } from '../src/jobs/agenda.js';
 import { EmailDelivery } from '../src/mail/deliver.js';
 import { startSendGridStub, type SendGridStub } from './support/sendgrid-stub.js';
 import { baseEnv, startStack, type TestStack } from './support/stack.js';
-import { emailJobsSettled, killLeftoverWorkers, startWorkerProcess } from './support/worker.js';
-import { stopProcess } from './support/processes.js';
+import { emailJobsSettled } from './support/worker.js';
+import { killLeftoverWorkers, startWorkerProcess, stopProcess } from './support/processes.js';
 
 const LOCK_LIFETIME_MS = 3_000;
 let stub: SendGridStub;

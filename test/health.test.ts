@@ -1,8 +1,8 @@
 // Health probes of real processes: /healthz (alive) and /readyz (can work now) on the API server and on a worker.
-import { startApiProcess, stopProcess, type Proc } from './support/processes.js';
+import { pollUntil } from './support/poll.js';
+import { startApiProcess, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { baseEnv, freshDatabaseUri } from './support/stack.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
-import { pollUntil, startWorkerProcess } from './support/worker.js';
 
 async function probe(url: string) {
   const started = Date.now();

@@ -2,7 +2,8 @@
 // admin behind a firewall gets. Machine clients on the same URL see no difference.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { STATUS_CHANGED } from '../src/live/channel.js';
-import { GraphiQLPage, launchChromium, offlineContext, pollUntil } from './support/browser.js';
+import { GraphiQLPage, launchChromium, offlineContext } from './support/browser.js';
+import { pollUntil } from './support/poll.js';
 import { inOneHour, startStack, type Session, type TestStack } from './support/stack.js';
 
 let stack: TestStack;

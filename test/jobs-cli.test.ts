@@ -7,10 +7,10 @@ import path from 'node:path';
 import mongoose, { Types } from 'mongoose';
 import { AGENDA_COLLECTION } from '../src/jobs/agenda.js';
 import { JOB } from '../src/jobs/names.js';
-import { runCli, stopProcess, type Proc } from './support/processes.js';
+import { pollUntil } from './support/poll.js';
+import { runCli, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { startSendGridStub, type SendGridStub } from './support/sendgrid-stub.js';
 import { baseEnv, startStack, type Session, type TestStack } from './support/stack.js';
-import { pollUntil, startWorkerProcess } from './support/worker.js';
 
 let stub: SendGridStub;
 let stack: TestStack;

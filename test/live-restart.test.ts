@@ -10,16 +10,15 @@ import {
   type Change,
   changeStatus,
   connectLive,
-  createAdmin,
   createReservation,
   hasEvent,
   type LiveConnection,
-  type Session,
-  signUp,
   STATUS_CHANGED,
   untilSubscribed,
 } from './support/live.js';
-import { eventually, freePort, startApiProcess, stopProcess, type Proc } from './support/processes.js';
+import { createAdmin, signUp, type Session } from './support/graphql.js';
+import { eventually } from './support/poll.js';
+import { freePort, startApiProcess, stopProcess, type Proc } from './support/processes.js';
 import { baseEnv } from './support/stack.js';
 
 let dataDir: string;

@@ -8,18 +8,15 @@ import {
   type Change,
   changeStatus,
   connectLive,
-  createAdmin,
   createReservation,
   hasEvent,
   type LiveConnection,
   resultsForEvent,
-  type Session,
-  signUp,
   STATUS_CHANGED,
   untilSubscribed,
 } from './support/live.js';
-import { startApiProcess, stopProcess, type Proc } from './support/processes.js';
-import { startWorkerProcess } from './support/worker.js';
+import { createAdmin, signUp, type Session } from './support/graphql.js';
+import { startApiProcess, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { baseEnv, freshDatabaseUri, TEST_JWT_SECRET } from './support/stack.js';
 
 type Api = Proc & { url: string };

@@ -2,9 +2,10 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { stopProcess, type Proc } from './support/processes.js';
+import { pollUntil } from './support/poll.js';
+import { startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { baseEnv, startStack, type TestStack } from './support/stack.js';
-import { emailJobsSettled, pollUntil, startWorkerProcess } from './support/worker.js';
+import { emailJobsSettled } from './support/worker.js';
 
 let outbox: string;
 let stack: TestStack;

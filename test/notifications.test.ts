@@ -6,10 +6,11 @@ import { JOB } from '../src/jobs/names.js';
 import { EmailDelivery } from '../src/mail/deliver.js';
 import { Reservation, TRANSITION_SUBJECT_FIELDS } from '../src/models/reservation.js';
 import { completionRequest } from '../src/status/completion.js';
-import { startApiProcess, stopProcess, type Proc } from './support/processes.js';
+import { pollUntil } from './support/poll.js';
+import { killLeftoverWorkers, startApiProcess, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { startSendGridStub, type SendGridStub, type StubMessage } from './support/sendgrid-stub.js';
 import { baseEnv, codeOf, gql, startStack, type Session, type TestStack } from './support/stack.js';
-import { emailJobsSettled, pollUntil, startWorkerProcess, killLeftoverWorkers } from './support/worker.js';
+import { emailJobsSettled } from './support/worker.js';
 
 const START = '2031-03-14T18:30:00.000Z'; // 19:30 in Paris (CET)
 const CONFIRM = `mutation($id: ID!) { confirmReservation(id: $id) { id status history { id to } } }`;

@@ -13,19 +13,17 @@ import {
   type Change,
   changeStatus,
   connectLive,
-  createAdmin,
   createReservation,
   hasEvent,
   type LiveConnection,
-  type Session,
-  signUp,
   STATUS_CHANGED,
   untilSubscribed,
 } from './support/live.js';
-import { eventually, freePort, startApiProcess, stopProcess, type Proc } from './support/processes.js';
+import { createAdmin, signUp, type Session } from './support/graphql.js';
+import { eventually, pollUntil } from './support/poll.js';
+import { freePort, startApiProcess, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { startSendGridStub, type SendGridStub } from './support/sendgrid-stub.js';
 import { baseEnv, codeOf, gql } from './support/stack.js';
-import { pollUntil, startWorkerProcess } from './support/worker.js';
 
 let dataDir: string;
 let port: number;

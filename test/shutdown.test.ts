@@ -1,10 +1,11 @@
 // SIGTERM on a real API process: it stops accepting connections, finishes the request it is in the middle of,
 // closes subscriptions with 1001 Going Away, and exits 0 within 10 s.
 import http from 'node:http';
-import { connectLive, STATUS_CHANGED, signUp, untilSubscribed, type Change } from './support/live.js';
+import { signUp } from './support/graphql.js';
+import { connectLive, STATUS_CHANGED, untilSubscribed, type Change } from './support/live.js';
 import { startApiProcess, stopProcess, type Proc } from './support/processes.js';
 import { baseEnv, freshDatabaseUri } from './support/stack.js';
-import { pollUntil } from './support/worker.js';
+import { pollUntil } from './support/poll.js';
 
 let api: Proc & { url: string };
 

@@ -17,9 +17,10 @@ import { Reservation } from '../src/models/reservation.js';
 import { ReservationStatus } from '../src/models/status.js';
 import { LiveEvent, lastSequenceNumber } from '../src/live/live-event.model.js';
 import { sharedMongoUri } from './support/mongo.js';
-import { stopProcess } from './support/processes.js';
+import { insertConfirmed } from './support/fixtures.js';
+import { killLeftoverWorkers, startWorkerProcess, stopProcess } from './support/processes.js';
 import { baseEnv, startStack, type TestStack } from './support/stack.js';
-import { insertConfirmed, killLeftoverWorkers, recurringJob, startWorkerProcess } from './support/worker.js';
+import { recurringJob } from './support/worker.js';
 
 const TOTAL = 10_000;
 const GRACE = 35;

@@ -1,6 +1,7 @@
 // What every benchmark shares: the run's options, the database it measures against, result rows, statistics.
-import { randomBytes } from 'node:crypto';
+// Processes, the GraphQL client, polling and fixtures are the tests' (test/support/), shared with them.
 import os from 'node:os';
+import { stackEnv } from '../../test/support/processes.js';
 
 export interface RunOptions {
   /** A fast, tiny run that proves the suite works; its figures mean nothing. */
@@ -70,10 +71,17 @@ export interface Benchmark {
   run(ctx: BenchContext): Promise<void>;
 }
 
-export function freshDatabaseUri(serverUri: string, name: string): string {
-  const u = new URL(serverUri);
-  u.pathname = `/bench_${name.replace(/[^a-z0-9]/gi, '').slice(0, 20)}_${randomBytes(4).toString('hex')}`;
-  return u.toString();
+/** The environment of a benchmark's API server and worker processes: production settings. */
+export function serviceEnv(mongoUri: string, extra: Record<string, string> = {}): Record<string, string> {
+  return stackEnv(mongoUri, {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    // Production requires a SendGrid key; benchmarks without a stub point it at a closed port (nothing is sent
+    // there: they run no worker).
+    SENDGRID_API_KEY: 'SG.bench-key',
+    SENDGRID_API_BASE_URL: 'http://127.0.0.1:9',
+    ...extra,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -109,19 +117,6 @@ export function machine() {
     node: process.version,
     platform: `${process.platform} ${os.release()} ${process.arch}`,
   };
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `read` until `done` holds; throws with `what` after `timeoutMs`. */
-export async function pollUntil<T>(read: () => Promise<T>, done: (v: T) => boolean, what: string, timeoutMs = 30_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(v)})`);
-    await sleep(everyMs);
-  }
 }
 
 /** Drops a benchmark's database once it is done (FerretDB keeps each in its own SQLite file). */

@@ -2,6 +2,7 @@
 // the network cut off at this machine, and GraphiQL's page as a user works it.
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { pollUntil } from './poll.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -45,17 +46,6 @@ export async function offlineContext(browser: Browser): Promise<{ context: Brows
     },
   );
   return { context, blocked };
-}
-
-/** Polls `read` until `done` holds of its value; fails after `timeoutMs` naming `what` and the last value. */
-export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${String(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /**

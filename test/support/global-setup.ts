@@ -1,6 +1,6 @@
 // Jest global setup: one MongoDB-compatible server for the whole run, unless one is given
 // (TEST_MONGODB_URI, else MONGODB_URI). Workers inherit TEST_MONGODB_URI (and TEST_MONGODB_KIND, the embedded
-// kind, when it is ours); tests then use their own databases (support/mongo.ts: uniqueDbName). EMBEDDED_MONGO
+// kind, when it is ours); tests then use their own databases (support/mongo.ts: databaseUri). EMBEDDED_MONGO
 // picks the embedded kind as it does for `npm start`.
 import { createRequire } from 'node:module';
 import path from 'node:path';

@@ -1,11 +1,9 @@
 // Live-update tests against API processes: graphql-ws clients (real WebSocket connections, made as a browser
-// app makes them), and the sessions and status changes that feed them.
-import { randomBytes } from 'node:crypto';
+// app makes them), and the status changes that feed them.
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { createUser } from '../../src/lib/users.js';
-import { Role } from '../../src/models/status.js';
-import { gql, inOneHour } from './stack.js';
+import { gqlData } from './graphql.js';
+import { inOneHour } from './stack.js';
 
 export const STATUS_CHANGED = `subscription($id: ID) {
   reservationStatusChanged(reservationId: $id) {
@@ -136,40 +134,14 @@ export function resultsForEvent(results: Change[], eventId: string): Change[] {
 
 export const hasEvent = (eventId: string) => (results: Change[]) => resultsForEvent(results, eventId).length > 0;
 
-export interface Session {
-  token: string;
-  id: string;
-}
-
-export async function signUp(url: string): Promise<Session> {
-  const id = randomBytes(5).toString('hex');
-  const r = await gql(url, `mutation($i: SignUpInput!) { signUp(input: $i) { token user { id } } }`, {
-    i: { email: `c${id}@example.com`, username: `c${id}`, password: 'correct horse battery' },
-  });
-  if (!r.data) throw new Error(`signUp failed: ${JSON.stringify(r.errors)}`);
-  return { token: r.data.signUp.token, id: r.data.signUp.user.id };
-}
-
-/** An admin in the database this process is connected to, logged in at `url`. */
-export async function createAdmin(url: string): Promise<Session> {
-  const email = `admin${randomBytes(5).toString('hex')}@example.com`;
-  await createUser({ email, username: email.split('@')[0]!, password: 'admin password 1', role: Role.ADMIN });
-  const r = await gql(url, `mutation($e: String!) { logIn(email: $e, password: "admin password 1") { token user { id } } }`, {
-    e: email,
-  });
-  if (!r.data) throw new Error(`admin logIn failed: ${JSON.stringify(r.errors)}`);
-  return { token: r.data.logIn.token, id: r.data.logIn.user.id };
-}
-
 export const CONFIRM = `mutation($id: ID!) { confirmReservation(id: $id) { id history { id } } }`;
 export const CANCEL = `mutation($id: ID!) { cancelReservation(id: $id) { id history { id } } }`;
 const CREATE = `mutation($input: CreateReservationInput!) { createReservation(input: $input) { id history { id } } }`;
 
 /** Runs a status mutation; returns the reservation and the id of the event it recorded (the newest). */
 export async function changeStatus(url: string, mutation: string, variables: Record<string, unknown>, token: string) {
-  const r = await gql(url, mutation, variables, token);
-  if (!r.data) throw new Error(`mutation failed: ${JSON.stringify(r.errors)}`);
-  const result = Object.values(r.data)[0] as { id: string; history: { id: string }[] };
+  const data = await gqlData(url, mutation, variables, token);
+  const result = Object.values(data)[0] as { id: string; history: { id: string }[] };
   return { reservationId: result.id, eventId: result.history.at(-1)!.id };
 }
 

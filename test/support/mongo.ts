@@ -1,4 +1,5 @@
-// Test access to the one MongoDB-compatible server of the run (started by global-setup.ts).
+// The MongoDB-compatible server of a run (tests: started by global-setup.ts; benchmarks: bench/run.ts) and the
+// databases on it, one per test file or benchmark.
 import { randomBytes } from 'node:crypto';
 
 export function sharedMongoUri(): string {
@@ -13,10 +14,11 @@ export function sharedMongoUri(): string {
 }
 
 /**
- * A database name no other test or run shares: `<prefix>_<time>_<random>`, in the characters and length
- * (< 64) that both MongoDB and FerretDB accept.
+ * `serverUri` with a database no other test, benchmark or run shares: `<name>_<random>`, in the characters and
+ * length (< 64) that both MongoDB and FerretDB accept.
  */
-export function uniqueDbName(prefix: string): string {
-  const safe = prefix.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 40) || 'test';
-  return `${safe}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+export function databaseUri(serverUri: string, name: string): string {
+  const u = new URL(serverUri);
+  u.pathname = `/${name.replace(/[^a-z0-9_]/gi, '').slice(0, 40) || 'db'}_${randomBytes(4).toString('hex')}`;
+  return u.toString();
 }

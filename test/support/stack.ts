@@ -1,6 +1,5 @@
 // The real stack for tests: a MongoDB-compatible server (one per run, a database per test file), the API
-// server on 127.0.0.1, and helpers that speak GraphQL over HTTP like any client.
-import { randomBytes } from 'node:crypto';
+// server in this process on 127.0.0.1, and the GraphQL client (support/graphql.ts) bound to it.
 import pino from 'pino';
 import { parseConfig, type Config } from '../../src/config.js';
 import { connectDatabase, disconnectDatabase, type Database } from '../../src/db/connect.js';
@@ -9,68 +8,22 @@ import { startLiveChannel, type LiveChannel } from '../../src/live/channel.js';
 import { createServices, type Services } from '../../src/services.js';
 import { User } from '../../src/models/user.js';
 import { Reservation } from '../../src/models/reservation.js';
-import { Role } from '../../src/models/status.js';
-import { createUser } from '../../src/lib/users.js';
+import { createAdmin, gql, gqlData, signUp, type GqlResult, type Session, type SignUpInput } from './graphql.js';
+import { databaseUri, sharedMongoUri } from './mongo.js';
+import { stackEnv } from './processes.js';
 
-export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef';
+// What tests of the stack talk to it with, from the one client all harness users share.
+export { codeOf, gql, type GqlResult, type Session } from './graphql.js';
+export { TEST_JWT_SECRET } from './processes.js';
 
 /** A fresh database URI on the run's shared server. */
 export function freshDatabaseUri(prefix = 't'): string {
-  const base = process.env.TEST_MONGODB_URI;
-  if (!base) throw new Error('TEST_MONGODB_URI is not set: run the tests with `npm test` (Jest global setup)');
-  const u = new URL(base);
-  u.pathname = `/${prefix.replace(/[^a-z0-9]/gi, '').slice(0, 20)}_${randomBytes(4).toString('hex')}`;
-  return u.toString();
+  return databaseUri(sharedMongoUri(), prefix);
 }
 
 /** The environment every process of a test stack shares. */
 export function baseEnv(mongoUri: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    MONGODB_URI: mongoUri,
-    JWT_SECRET: TEST_JWT_SECRET,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    WORKER_HEALTH_PORT: '0',
-    ADMIN_EMAIL: 'owner@restaurant.test',
-    MAIL_FROM: 'Reservations <noreply@restaurant.test>',
-    JOB_POLL_INTERVAL: '200 ms',
-    ...extra,
-  };
-}
-
-export interface GqlResult<T = any> {
-  status: number;
-  data?: T;
-  errors?: { message: string; extensions?: { code?: string; [k: string]: unknown }; path?: string[] }[];
-  headers: Headers;
-}
-
-export async function gql<T = any>(
-  url: string,
-  query: string,
-  variables?: Record<string, unknown>,
-  token?: string,
-): Promise<GqlResult<T>> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: T; errors?: GqlResult['errors'] };
-  return { status: res.status, data: body.data, errors: body.errors, headers: res.headers };
-}
-
-/** The first error's code; undefined when the result has no error (assert on it: `expect(codeOf(r)).toBe(…)`). */
-export function codeOf(r: GqlResult): string | undefined {
-  return r.errors?.[0]?.extensions?.code;
-}
-
-export interface Session {
-  token: string;
-  id: string;
-  email: string;
+  return stackEnv(mongoUri, { NODE_ENV: 'test', LOG_LEVEL: 'silent', JOB_POLL_INTERVAL: '200 ms', ...extra });
 }
 
 /** An API server in this process, wired as `npm start` wires one (src/server.ts), with its live channel. */
@@ -113,14 +66,11 @@ export interface TestStack {
   startApi(env: Record<string, string>): Promise<InProcessApi>;
   url: string;
   gql: <T = any>(query: string, variables?: Record<string, unknown>, token?: string) => Promise<GqlResult<T>>;
-  signUp(input?: Partial<{ email: string; username: string; password: string; firstName: string; lastName: string }>): Promise<Session>;
+  signUp(input?: Partial<SignUpInput>): Promise<Session>;
   admin(): Promise<Session>;
   createReservation(token: string, input?: Partial<{ startTime: string; partySize: number; notes: string }>): Promise<any>;
   stop(): Promise<void>;
 }
-
-let counter = 0;
-const unique = () => `${Date.now().toString(36)}${(counter++).toString(36)}${randomBytes(2).toString('hex')}`;
 
 export const inOneHour = () => new Date(Date.now() + 3_600_000).toISOString();
 
@@ -146,40 +96,16 @@ export async function startStack(opts: { env?: Record<string, string>; prefix?: 
     startApi: (env) => startInProcessApi(parseConfig(baseEnv(mongoUri, { ...opts.env, ...env })), db),
     url: api.url,
     gql: call,
-    async signUp(input = {}) {
-      const id = unique();
-      const vars = {
-        email: `user${id}@example.com`,
-        username: `user${id}`,
-        password: 'correct horse battery',
-        ...input,
-      };
-      const r = await call(
-        `mutation($input: SignUpInput!) { signUp(input: $input) { token user { id email } } }`,
-        { input: vars },
-      );
-      if (!r.data) throw new Error(`signUp failed: ${JSON.stringify(r.errors)}`);
-      return { token: r.data.signUp.token, id: r.data.signUp.user.id, email: r.data.signUp.user.email };
-    },
-    async admin() {
-      const id = unique();
-      const email = `admin${id}@example.com`;
-      await createUser({ email, username: `admin${id}`, password: 'admin password 1', role: Role.ADMIN });
-      const r = await call(`mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { token user { id } } }`, {
-        e: email,
-        p: 'admin password 1',
-      });
-      if (!r.data) throw new Error(`admin logIn failed: ${JSON.stringify(r.errors)}`);
-      return { token: r.data.logIn.token, id: r.data.logIn.user.id, email };
-    },
+    signUp: (input) => signUp(api.url, input),
+    admin: () => createAdmin(api.url),
     async createReservation(token, input = {}) {
-      const r = await call(
+      const data = await gqlData(
+        api.url,
         `mutation($input: CreateReservationInput!) { createReservation(input: $input) { ${RESERVATION_FIELDS} } }`,
         { input: { startTime: inOneHour(), partySize: 2, ...input } },
         token,
       );
-      if (!r.data) throw new Error(`createReservation failed: ${JSON.stringify(r.errors)}`);
-      return r.data.createReservation;
+      return data.createReservation;
     },
     async stop() {
       await api.stop();
