@@ -9,6 +9,7 @@ import { EmailDelivery } from '../src/mail/deliver.js';
 import { startSendGridStub, type SendGridStub } from './support/sendgrid-stub.js';
 import { baseEnv, startStack, type TestStack } from './support/stack.js';
 import { emailJobsSettled } from './support/worker.js';
+import { pollUntil } from './support/poll.js';
 import { killLeftoverWorkers, startWorkerProcess, stopProcess } from './support/processes.js';
 
 const LOCK_LIFETIME_MS = 3_000;
@@ -88,7 +89,13 @@ test('an attempt still in progress elsewhere makes the job come back later, with
   const worker = await startWorkerProcess(env());
   try {
     await worker.waitForLine(/email is being sent by another run; checking again later/, 15_000);
-    const job = await mongoose.connection.collection(AGENDA_COLLECTION).findOne({ _id: jobIdFor(`email:${key}`) });
+    // Saved by Agenda once the run returns: the job is rescheduled, not failed.
+    const job = await pollUntil(
+      () => mongoose.connection.collection(AGENDA_COLLECTION).findOne({ _id: jobIdFor(`email:${key}`) }),
+      (j) => j?.nextRunAt != null || (j?.failCount ?? 0) > 0,
+      'the deferred job to be saved',
+      15_000,
+    );
     expect(job).not.toBeNull();
     expect(job!.failCount ?? 0).toBe(0);
     expect(job!.nextRunAt).not.toBeNull();
