@@ -115,9 +115,13 @@ export const configSchema = z
     JOB_LOCK_LIFETIME: interval('1 minute'),
     // Reservations the overdue sweep reads and completes per round: what it holds in memory at once.
     COMPLETION_BATCH_SIZE: int(200, 1, 1000),
-    // How often a worker hands over the pending effects of status changes whose process died before it could, and
-    // how old such a change must be before it counts as abandoned (dispatch-pending-effects).
+    // How often a worker hands over the pending effects of status changes whose process died before it could
+    // (dispatch-pending-effects).
     PENDING_EFFECTS_INTERVAL: interval('5 seconds'),
+    // How long after it was claimed a change whose effects were not handed over counts as abandoned by its process.
+    // Above the longest a healthy process takes (a sweep batch on a loaded server takes seconds): a live process's
+    // change handed over twice is harmless but wasted work, and under load it would add to the load.
+    PENDING_EFFECTS_AFTER: interval('30 seconds'),
     // Tests only (refused otherwise): the process kills itself at this step of a status change or an email
     // delivery, optionally only for changes to one status: `after-claim`, `after-apply:CONFIRMED`, … (status/crash-points.ts).
     CRASH_POINT: z.preprocess(

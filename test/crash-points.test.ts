@@ -36,6 +36,7 @@ beforeAll(async () => {
       SENDGRID_API_KEY: stub.apiKey,
       SENDGRID_API_BASE_URL: stub.url,
       PENDING_EFFECTS_INTERVAL: '1 second',
+      PENDING_EFFECTS_AFTER: '1 second',
       COMPLETION_SWEEP_INTERVAL: '1 hour',
       ...extra,
     });

@@ -31,6 +31,7 @@ beforeAll(async () => {
     EMAIL_MAX_ATTEMPTS: '3',
     EMAIL_RETRY_DELAY: '200 ms',
     PENDING_EFFECTS_INTERVAL: '1 second',
+    PENDING_EFFECTS_AFTER: '1 second',
     COMPLETION_SWEEP_INTERVAL: '1 hour',
   };
   stack = await startStack({ prefix: 'notify', env: common });

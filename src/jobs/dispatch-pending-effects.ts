@@ -1,5 +1,5 @@
-// Every PENDING_EFFECTS_INTERVAL: hands over the effects of status changes whose process stopped between
-// committing them and handing them over (an API server killed right after a confirmation, a worker killed
+// Every PENDING_EFFECTS_INTERVAL: hands over the effects of status changes claimed more than PENDING_EFFECTS_AFTER
+// ago whose process stopped between committing them and handing them over (an API server killed right after a confirmation, a worker killed
 // mid-sweep), applying the change first if it was only claimed. That is what makes "a committed change always
 // gets its email and live event" hold (src/status/service.ts).
 import { intervalMs } from '../config.js';
@@ -16,8 +16,8 @@ export function defineDispatchPendingEffects(ctx: JobContext): void {
   ctx.agenda.define(
     JOB.dispatchPendingEffects,
     async (job) => {
-      // A change younger than one interval may still be on its way in its own process: leave it to that one.
-      const olderThanMs = intervalMs(c.PENDING_EFFECTS_INTERVAL);
+      // A younger change may still be on its way in its own process: leave it to that one.
+      const olderThanMs = intervalMs(c.PENDING_EFFECTS_AFTER);
       let dispatched = 0;
       for (let step = 0; step < MAX_STEPS; step++) {
         const n = await ctx.status.dispatchPendingEffects({ olderThanMs, limit: STEP });
