@@ -17,7 +17,7 @@ export interface ReservationFixture {
 }
 
 /** A pending reservation as `createReservation` stores it: its creation event, version 1. */
-export function pendingReservation({ customer, startTime, at = new Date(), partySize = 2 }: ReservationFixture) {
+export async function pendingReservation({ customer, startTime, at = new Date(), partySize = 2 }: ReservationFixture) {
   return stored({ customer, startTime, partySize }, [created(customer, at)]);
 }
 
@@ -25,7 +25,7 @@ export function pendingReservation({ customer, startTime, at = new Date(), party
  * A confirmed reservation as an admin's confirmation leaves it: a creation and a confirmation event, version 2.
  * Made and confirmed the day before it starts, unless `at` says otherwise.
  */
-export function confirmedReservation({ customer, startTime, at = new Date(startTime.getTime() - 86_400_000), partySize = 2 }: ReservationFixture) {
+export async function confirmedReservation({ customer, startTime, at = new Date(startTime.getTime() - 86_400_000), partySize = 2 }: ReservationFixture) {
   return stored({ customer, startTime, partySize }, [created(customer, at), newStatusEvent(PENDING, CONFIRMED, 'admin:fixture', null, at)]);
 }
 
