@@ -42,6 +42,8 @@ test('npm start without MONGODB_URI runs everything on an embedded database; the
   server = await startApiProcess(env);
   expect(server.lines.join('\n')).toMatch(/embedded database ready/);
   const url = server.url;
+  // It prints the URL of the IDE.
+  expect(await server.waitForLine(/GraphQL API and IDE:/)).toBe(`  GraphQL API and IDE: ${url}`);
 
   const signUp = await gql(url, `mutation { signUp(input: { email: "sam@example.com", username: "sam", password: "a long password", firstName: "Sam" }) { token user { id } } }`);
   expect(signUp.errors).toBeUndefined();
