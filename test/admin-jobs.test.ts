@@ -2,6 +2,7 @@
 // password (HTTP Basic) or from a script with their token; its page works offline; writes cannot be forged by
 // another site.
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import mongoose from 'mongoose';
 import { AGENDA_COLLECTION } from '../src/jobs/agenda.js';
 import { JOB } from '../src/jobs/names.js';
@@ -9,7 +10,10 @@ import { createUser } from '../src/lib/users.js';
 import { Role } from '../src/models/status.js';
 import { User } from '../src/models/user.js';
 import { launchChromium } from './support/browser.js';
-import { codeOf, startStack, type Session, type TestStack } from './support/stack.js';
+import { startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
+import { startSendGridStub } from './support/sendgrid-stub.js';
+import { baseEnv, codeOf, startStack, type Session, type TestStack } from './support/stack.js';
+import { pollUntil } from './support/poll.js';
 
 const ADMIN_PASSWORD = 'dashboard admin password';
 const CUSTOMER_PASSWORD = 'correct horse battery';
@@ -153,19 +157,61 @@ describe('what an admin gets', () => {
   });
 
   test('its status panel counts the jobs of every worker, read from the database', async () => {
-    const res = await get('/admin/jobs/api/stats', `Bearer ${admin.token}`);
-    expect(res.status).toBe(200);
-    const jobs = mongoose.connection.collection(AGENDA_COLLECTION);
-    const due = await jobs.countDocuments({ nextRunAt: { $lte: new Date() }, lockedAt: null });
-    expect(await res.json()).toMatchObject({
-      queueName: 'all workers',
-      version: expect.stringMatching(/^6\./),
-      backend: { name: 'MongoDB', hasNotificationChannel: false },
-      runningJobs: 0,
-      lockedJobs: 0,
-      queuedJobs: due,
+    // Two real worker processes, each holding email jobs of its own mid-send: SendGrid (the stub) answers late, and
+    // the first worker is frozen (SIGSTOP) before the second starts, so the second's job can only be the second's.
+    const stub = await startSendGridStub();
+    stub.delayMs = 600_000;
+    const env = baseEnv(stack.mongoUri, {
+      SENDGRID_API_KEY: stub.apiKey,
+      SENDGRID_API_BASE_URL: stub.url,
+      COMPLETION_SWEEP_INTERVAL: '1 hour',
+      PENDING_EFFECTS_INTERVAL: '1 hour',
     });
-  });
+    const jobs = mongoose.connection.collection(AGENDA_COLLECTION);
+    const emailJobOf = (reservation: { id: string }) =>
+      pollUntil(
+        () => jobs.findOne({ name: JOB.newReservationAdminNotification, 'data.reservationId': reservation.id }),
+        (job) => job?.lockedAt != null && job.lastRunAt != null,
+        'a worker to be sending its email',
+        30_000,
+      );
+    // The recurring jobs a worker runs once at its start: finished, so only email jobs stay locked.
+    const recurringDone = () =>
+      pollUntil(() => jobs.countDocuments({ lockedAt: { $ne: null }, name: { $ne: JOB.newReservationAdminNotification } }), (n) => n === 0, 'the recurring jobs to finish', 30_000);
+    const workers: Proc[] = [];
+    try {
+      workers.push(await startWorkerProcess(env));
+      const first = await emailJobOf(await stack.createReservation(customer.token));
+      await recurringDone();
+      workers[0]!.child.kill('SIGSTOP');
+      workers.push(await startWorkerProcess(env));
+      const second = await emailJobOf(await stack.createReservation(customer.token));
+      await recurringDone();
+      const names = workers.map((w) => `${os.hostname()}:${w.child.pid}`);
+      expect([first!.lastModifiedBy, second!.lastModifiedBy]).toEqual(names);
+
+      // Every email job in the database is held by one of the two workers: the panel counts exactly those.
+      const held = await jobs.find({ name: JOB.newReservationAdminNotification }).toArray();
+      expect(held.every((j) => j.lockedAt != null && names.includes(j.lastModifiedBy))).toBe(true);
+      const res = await get('/admin/jobs/api/stats', `Bearer ${admin.token}`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({
+        queueName: 'all workers',
+        version: expect.stringMatching(/^6\./),
+        backend: { name: 'MongoDB', hasNotificationChannel: false },
+        runningJobs: held.length,
+        lockedJobs: held.length,
+        queuedJobs: 0,
+      });
+      const details = (await (await get('/admin/jobs/api/stats?fullDetails=true', `Bearer ${admin.token}`)).json()) as any;
+      const shown = details.runningJobs.map((j: any) => [String(j._id), j.lastModifiedBy]).sort();
+      expect(shown).toEqual(held.map((j) => [String(j._id), j.lastModifiedBy]).sort());
+      expect(shown).toEqual(expect.arrayContaining([[String(first!._id), names[0]], [String(second!._id), names[1]]]));
+    } finally {
+      await Promise.all(workers.map((w) => stopProcess(w, 'SIGKILL')));
+      await stub.close();
+    }
+  }, 120_000);
 
   test('writes work as same-origin JSON, and are refused as a form post or from another site', async () => {
     const reservation = await stack.createReservation(customer.token);

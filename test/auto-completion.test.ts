@@ -116,16 +116,22 @@ describe('the sweep rule', () => {
   test('a cancel racing the sweep: each reservation ends either cancelled or completed, never both', async () => {
     const ids = await insertConfirmed(100, (i) => minutesAgo(GRACE + 1 + i));
     const cutoff = completionCutoff(new Date(), GRACE);
-    const cancels = ids.map((id) =>
+    const cancel = (id: Types.ObjectId) =>
       stack.services.status.transition({ id, to: CANCELLED, actor: 'admin:test', reason: 'race' }).then(
         () => true,
         (err: unknown) => {
           if (err instanceof TransitionError && err.kind === 'INVALID_TRANSITION') return false;
           throw err;
         },
-      ),
-    );
-    const [swept, ...cancelled] = await Promise.all([completeOverdueReservations({ cutoff, batchSize: 10, log: silent }), ...cancels]);
+      );
+    // Both sides try every reservation from opposite ends, so they meet: the sweep walks the oldest first, four
+    // lanes of cancels start from the newest (ids[0]).
+    const queue = [...ids];
+    const cancelled: boolean[] = [];
+    const lane = async () => {
+      for (let id = queue.shift(); id; id = queue.shift()) cancelled.push(await cancel(id));
+    };
+    const [swept] = await Promise.all([completeOverdueReservations({ cutoff, batchSize: 10, log: silent }), lane(), lane(), lane(), lane()]);
 
     const docs = await load(ids);
     expectConsistent(docs);
@@ -133,6 +139,10 @@ describe('the sweep rule', () => {
     expect(docs.filter((d) => d.status === CANCELLED)).toHaveLength(cancelled.filter(Boolean).length);
     expect(docs.filter((d) => d.status === COMPLETED)).toHaveLength(swept);
     expect(swept + cancelled.filter(Boolean).length).toBe(100);
+    expect(cancelled).toHaveLength(100);
+    // They raced: each side tried all 100, and each won some (had either run first, it would have won all).
+    expect(swept).toBeGreaterThan(0);
+    expect(cancelled.filter(Boolean).length).toBeGreaterThan(0);
     await forget(ids);
   });
 });
@@ -200,24 +210,26 @@ describe('the complete-reservation job', () => {
   const CONFIRM = `mutation($id: ID!) { confirmReservation(id: $id) { history { id } } }`;
   const CANCEL = `mutation($id: ID!) { cancelReservation(id: $id) { status } }`;
 
-  test('completes a confirmed reservation within 3 s of its deadline; a cancelled one is left alone', async () => {
+  // How soon after its deadline is not checked here (no clocks in tests); that it is never before, is.
+  test('completes a confirmed reservation at its deadline, not before; a cancelled one is left alone', async () => {
     const [customer, admin] = await Promise.all([stack.signUp(), stack.admin()]);
-    const startTime = new Date(Date.now() + 3_000);
-    const [kept, cancelled] = await Promise.all([1, 2].map(() => stack.createReservation(customer.token, { startTime: startTime.toISOString() })));
+    const [kept, cancelled] = await Promise.all([1, 2].map(() => stack.createReservation(customer.token)));
+    // The API takes only future start times: both start now, moved there before the confirmations schedule their jobs.
+    const startTime = new Date();
+    await Reservation.updateMany({ _id: { $in: [kept.id, cancelled.id] } }, { $set: { startTime } });
     const confirmations = await Promise.all([kept, cancelled].map((r) => gql(api.url, CONFIRM, { id: r.id }, admin.token)));
     expect(confirmations.map((c) => c.errors)).toEqual([undefined, undefined]);
     expect((await stack.gql(CANCEL, { id: cancelled.id }, admin.token)).errors).toBeUndefined();
 
     const deadline = startTime.getTime() + grace * 60_000;
-    const done = await pollUntil(() => Reservation.findById(kept.id).lean(), (r) => r?.status === COMPLETED, 'the completion', 15_000);
+    const done = await pollUntil(() => Reservation.findById(kept.id).lean(), (r) => r?.status === COMPLETED, 'the completion', 30_000);
     const completion = done!.history.at(-1)!;
     expect(completion).toMatchObject({ from: CONFIRMED, to: COMPLETED, actor: AUTO_COMPLETE_ACTOR });
     expect(completion.at.getTime()).toBeGreaterThanOrEqual(deadline);
-    expect(completion.at.getTime() - deadline).toBeLessThanOrEqual(3_000);
 
     // The cancelled one's job has run (and been removed) without touching it.
     const cancelledJob = jobIdFor(`complete:${confirmations[1]!.data.confirmReservation.history[1].id}`);
-    await pollUntil(() => mongoose.connection.collection(AGENDA_COLLECTION).countDocuments({ _id: cancelledJob }), (n) => n === 0, 'its job to run', 15_000);
+    await pollUntil(() => mongoose.connection.collection(AGENDA_COLLECTION).countDocuments({ _id: cancelledJob }), (n) => n === 0, 'its job to run', 30_000);
     const left = await Reservation.findById(cancelled.id).lean();
     expect(left!.status).toBe(CANCELLED);
     expect(left!.history.map((e) => e.to)).toEqual([PENDING, CONFIRMED, CANCELLED]);

@@ -7,7 +7,7 @@ import { EmailDelivery } from '../src/mail/deliver.js';
 import { Reservation, TRANSITION_SUBJECT_FIELDS } from '../src/models/reservation.js';
 import { completionRequest } from '../src/status/completion.js';
 import { pollUntil } from './support/poll.js';
-import { killLeftoverWorkers, startApiProcess, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
+import { killLeftoverWorkers, startApiProcess, startProcess, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { startSendGridStub, type SendGridStub, type StubMessage } from './support/sendgrid-stub.js';
 import { baseEnv, codeOf, gql, startStack, type Session, type TestStack } from './support/stack.js';
 import { emailJobsSettled } from './support/worker.js';
@@ -29,7 +29,8 @@ beforeAll(async () => {
     DISPLAY_TIMEZONE: 'Europe/Paris',
     BUSINESS_NAME: 'Chez Test',
     EMAIL_MAX_ATTEMPTS: '3',
-    EMAIL_RETRY_DELAY: '200 ms',
+    // Long against the workers' poll (200 ms) and their own pace: the backoff test measures the gaps.
+    EMAIL_RETRY_DELAY: '1 second',
     PENDING_EFFECTS_INTERVAL: '1 second',
     PENDING_EFFECTS_AFTER: '1 second',
     COMPLETION_SWEEP_INTERVAL: '1 hour',
@@ -85,16 +86,15 @@ describe('with a worker running', () => {
     expect(mail.html).toContain('Chez Test');
   });
 
-  test('confirming emails the customer within 2 s, greeted by username when there is no first name', async () => {
+  // How soon it arrives is the `email-latency` benchmark's (p95 < 2 s); here only that it does.
+  test('confirming emails the customer, greeted by username when there is no first name', async () => {
     const customer = await stack.signUp({ username: `nofirst${Date.now()}` });
     const res = await stack.createReservation(customer.token, { startTime: START });
     await waitForEmail(res, `🔔 New Reservation #${res.reference} - Action Required`);
 
-    const confirmedAt = Date.now();
     const confirmed = await confirm(res.id);
-    const mail = await waitForEmail(res, 'Your Reservation is Confirmed!', 2_000);
+    const mail = await waitForEmail(res, 'Your Reservation is Confirmed!', 15_000);
 
-    expect(mail.receivedAt.getTime() - confirmedAt).toBeLessThanOrEqual(2_000);
     expect(mail).toMatchObject({ to: customer.email, from: 'Reservations <noreply@restaurant.test>' });
     expect(mail.customArgs.idempotency_key).toBe(confirmed.history[1]!.id);
     expect(mail.text).toMatch(new RegExp(`^Hi nofirst\\d+,\n`));
@@ -129,7 +129,14 @@ describe('with a worker running', () => {
 
     const subject = await Reservation.findById(res.id, TRANSITION_SUBJECT_FIELDS).lean();
     const [completed] = await stack.services.status.changeStatuses([completionRequest(subject!)]);
-    expect(completed).toBeDefined();
+    expect(completed!.event).toEqual({
+      _id: expect.any(Types.ObjectId),
+      from: 'CONFIRMED',
+      to: 'COMPLETED',
+      at: expect.any(Date),
+      actor: 'system:auto-complete',
+    });
+    expect((await Reservation.findById(res.id).lean())!.history.at(-1)).toEqual(completed!.event);
     await emailJobsSettled();
 
     expect(about(res).map((m) => m.subject).sort()).toEqual(
@@ -155,14 +162,30 @@ describe('with a worker running', () => {
     await waitForEmail(res, `🔔 New Reservation #${res.reference} - Action Required`);
     await emailJobsSettled();
     const requestsBefore = stub.requestCount;
+    // When each attempt reaches SendGrid (the stub counts requests; sampled every 10 ms).
+    const arrivals: number[] = [];
+    let seen = requestsBefore;
+    const sampler = setInterval(() => {
+      for (; seen < stub.requestCount; seen++) arrivals.push(Date.now());
+    }, 10);
 
     stub.failNext(2, 503, 'Service temporarily unavailable');
-    await confirm(res.id);
-    await waitForEmail(res, 'Your Reservation is Confirmed!');
-    await emailJobsSettled();
+    try {
+      await confirm(res.id);
+      await waitForEmail(res, 'Your Reservation is Confirmed!', 30_000);
+      await emailJobsSettled();
+    } finally {
+      clearInterval(sampler);
+    }
 
     expect(about(res).filter((m) => m.subject === 'Your Reservation is Confirmed!')).toHaveLength(1);
     expect(stub.requestCount - requestsBefore).toBe(3);
+    // Backoff: EMAIL_RETRY_DELAY (1 s, ±20% jitter) before the first retry, twice that before the second.
+    expect(arrivals).toHaveLength(3);
+    const gaps = [arrivals[1]! - arrivals[0]!, arrivals[2]! - arrivals[1]!];
+    expect(gaps[0]).toBeGreaterThanOrEqual(800 - 10);
+    expect(gaps[1]).toBeGreaterThanOrEqual(1600 - 10);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]!);
     await worker.waitForLine(new RegExp(`${res.id}","attempt":2,.*"msg":"job failed"`), 5_000);
     const failures = worker.lines.filter((l) => l.includes('"job failed"') && l.includes(res.id)).map((l) => JSON.parse(l));
     expect(failures.map((f) => f.attempt)).toEqual([1, 2]);
@@ -201,6 +224,7 @@ describe('with a worker running', () => {
       () => mongoose.connection.collection(AGENDA_COLLECTION).findOne({ _id: jobIdFor(`email:${confirmed.history[1]!.id}`) }),
       (j) => j?.failCount === 3 && j.lockedAt == null,
       'the email job to give up',
+      30_000,
     );
     expect(job).toMatchObject({ nextRunAt: null, failReason: 'SendGrid rejected the email: HTTP 500: Simulated SendGrid failure (HTTP 500)' });
     await worker.waitForLine(new RegExp(`${res.id}.*"msg":"job gave up; left as failed"`), 5_000);
@@ -284,6 +308,18 @@ test('a job is scheduled once per key, however many times and processes schedule
     runAt: new Date(Date.now() + 3_600_000),
     uniqueKey: `email:${eventId}`,
   };
-  await Promise.all(Array.from({ length: 5 }, () => schedule(job)));
+  // Four other processes (test/fixtures/schedule-job.mjs), each scheduling it five times at once, released together
+  // with this one's five.
+  const processes = Array.from({ length: 4 }, () =>
+    startProcess('../../test/fixtures/schedule-job.mjs', workerEnv(), { args: [JSON.stringify(job), '5'] }),
+  );
+  try {
+    await Promise.all(processes.map((p) => p.waitForLine(/^ready$/)));
+    for (const p of processes) p.child.kill('SIGUSR2');
+    await Promise.all([...processes.map((p) => p.waitForLine(/^scheduled$/)), ...Array.from({ length: 5 }, () => schedule(job))]);
+    expect(await Promise.all(processes.map((p) => p.exited))).toEqual([0, 0, 0, 0]);
+  } finally {
+    await Promise.all(processes.map((p) => stopProcess(p, 'SIGKILL')));
+  }
   expect(await mongoose.connection.collection(AGENDA_COLLECTION).countDocuments({ 'data.eventId': eventId })).toBe(1);
 });

@@ -73,7 +73,6 @@ test('SIGTERM: refuses new connections, finishes the request in flight, closes s
 
   const inFlight = await requestInFlight(api.url, customer.token, { query: 'query Me { me { id } }', operationName: 'Me' });
 
-  const signalledAt = Date.now();
   api.kill('SIGTERM');
   await api.waitForLine(/"msg":"shutting down"/, 5_000);
 
@@ -84,8 +83,8 @@ test('SIGTERM: refuses new connections, finishes the request in flight, closes s
   const answered = await inFlight.finish();
   expect(answered).toEqual({ status: 200, body: { data: { me: { id: customer.id } } } });
 
+  // Within 10 s by the process's own clock: past its shutdown limit it logs an error and exits 1, not 0.
   expect(await api.exited).toBe(0);
-  expect(Date.now() - signalledAt).toBeLessThan(10_000);
   expect(api.lines.some((l) => /"msg":"shut down cleanly"/.test(l))).toBe(true);
   expect(api.lines.filter((l) => /"level":(50|60)/.test(l))).toEqual([]);
   await live.dispose();

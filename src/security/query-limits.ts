@@ -57,7 +57,10 @@ export function operationLimits(schema: GraphQLSchema, c: Config): ApolloServerP
     async requestDidStart() {
       return {
         async didResolveOperation({ request, document, operation }) {
-          if (operation?.operation === 'subscription') {
+          // No operation of that name: Apollo answers OPERATION_RESOLUTION_FAILURE. There is nothing to estimate,
+          // and the estimator would fail with an internal message.
+          if (!operation) return;
+          if (operation.operation === 'subscription') {
             throw new GraphQLError('Subscriptions are served over WebSocket (graphql-ws) at this URL, not over HTTP', {
               extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
             });
@@ -65,7 +68,7 @@ export function operationLimits(schema: GraphQLSchema, c: Config): ApolloServerP
           // Variables that do not fit their types fail execution before any resolver runs: leave that error
           // (BAD_USER_INPUT) to the executor rather than estimating a cost with values that will not be used.
           const variables = request.variables ?? {};
-          if (getVariableValues(schema, operation?.variableDefinitions ?? [], variables).errors) return;
+          if (getVariableValues(schema, operation.variableDefinitions ?? [], variables).errors) return;
           let complexity: number;
           try {
             complexity = getComplexity({
