@@ -285,7 +285,9 @@ describe('start-up settings, from real processes', () => {
   test.each([
     ['PORT', 'not-a-port', 'Invalid configuration: PORT Invalid input: expected number, received NaN (got "not-a-port")'],
     ['COMPLETION_GRACE_MINUTES', '-5', 'Invalid configuration: COMPLETION_GRACE_MINUTES Too small: expected number to be >=0 (got "-5")'],
-    ['JOB_POLL_INTERVAL', 'often', 'Invalid configuration: JOB_POLL_INTERVAL must be a human interval such as "500 ms" or "1 second" (got "often")'],
+    ['JOB_POLL_INTERVAL', 'often', 'Invalid configuration: JOB_POLL_INTERVAL must be a length of time such as "500 ms" (got "often")'],
+    // A test build's crash point, set by mistake in production, would kill the process at every change.
+    ['CRASH_POINT', 'after-claim', 'Invalid configuration: CRASH_POINT is for tests only (NODE_ENV=test) (got "after-claim")'],
     ['DISPLAY_TIMEZONE', 'Mars/Olympus', 'Invalid configuration: DISPLAY_TIMEZONE must be an IANA time zone such as Europe/London (got "Mars/Olympus")'],
     ['MONGODB_URI', 'postgres://db/reservations', 'Invalid configuration: MONGODB_URI must start with mongodb:// or mongodb+srv:// (got "postgres://db/reservations")'],
     ['JWT_SECRET', 'short', 'Invalid configuration: JWT_SECRET must be at least 16 characters'],
