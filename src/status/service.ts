@@ -90,6 +90,24 @@ export interface StatusService {
   dispatchPendingEffects(opts: { olderThanMs: number; limit: number }): Promise<number>;
 }
 
+/**
+ * The reservation as the change to `version` left it. A change racing in right after this one (a cancel just
+ * after a confirm) may already be stored when the winner reads its result back; the caller is answered with what
+ * its own change did, in memory only (the document is never saved from here).
+ */
+function asLeftBy(doc: ReservationDocument, version: number): ReservationDocument {
+  if (doc.version <= version) return doc;
+  const history = doc.history.slice(0, version);
+  const last = history.at(-1)!;
+  doc.history = history as typeof doc.history;
+  doc.version = version;
+  doc.status = last.to;
+  doc.updatedAt = last.at;
+  const cancelled = history.find((e) => e.to === ReservationStatus.CANCELLED);
+  doc.cancellationReason = cancelled?.reason ?? undefined;
+  return doc;
+}
+
 /** How long a change that lost its claim waits for the winner to apply before finishing the winner's change itself. */
 const STALLED_WINNER_MS = 2_000;
 
@@ -166,7 +184,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
         const from = subject.status as ReservationStatus;
         if (!canTransition(from, args.to)) throw new TransitionError('INVALID_TRANSITION', from, args.to);
         const [won] = await changeStatuses([{ subject, to: args.to, actor: args.actor, reason: args.reason }]);
-        if (won) return (await Reservation.findById(args.id))!;
+        if (won) return asLeftBy((await Reservation.findById(args.id))!, subject.version + 1);
         await settled(args.id, subject.version);
       }
     },
