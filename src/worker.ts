@@ -1,4 +1,4 @@
-// Worker entry (`npm run worker`): runs the Agenda jobs (emails, completion, the outbox reconciler). Any number
+// Worker entry (`npm run worker`): runs the Agenda jobs (emails, completion, dispatch-pending-effects). Any number
 // of workers may run at once. On SIGTERM a worker stops taking jobs, lets the running ones finish, and exits 0.
 // `startWorker` is also what the all-in-one development mode (`npm start` without MONGODB_URI) runs in-process.
 import http from 'node:http';

@@ -1,6 +1,6 @@
 // The suite holds itself to what it claims: no test file skips itself, and none asserts conditionally on its
 // environment. A skipped test, a focused one (which silently skips the others), a test that returns early on a
-// missing binary, or an `if (isFerretDb()) expect(…)` all let `npm test` pass without showing what the test names.
+// missing binary, or an `if (isFerretDb()) expect(…)` (the server kind is `db.capabilities.server` now) all let `npm test` pass without showing what the test names.
 // Environment-dependent sizes are fine (`isFerretDb() ? 200 : 600`); environment-dependent assertions are not.
 //
 // The check reads each file's syntax tree (TypeScript's parser), so words inside strings and comments do not count.
@@ -11,7 +11,7 @@ import { ROOT } from './support/processes.js';
 
 /** Conditions that read the machine rather than the behaviour under test. */
 const ENVIRONMENT =
-  /\bprocess\.(env|platform|arch|getuid|geteuid|versions)\b|\bisFerretDb\s*\(|\bTEST_MONGODB_KIND\b|\bexistsSync\s*\(|\bos\.(platform|type|arch|userInfo|release)\s*\(/;
+  /\bprocess\.(env|platform|arch|getuid|geteuid|versions)\b|\bisFerretDb\s*\(|\bcapabilities\.server\b|\bTEST_MONGODB_KIND\b|\bexistsSync\s*\(|\bos\.(platform|type|arch|userInfo|release)\s*\(/;
 const RUNNERS = /^(test|it|describe)(\.(each|concurrent|failing))*$/;
 const DISABLED_RUNNERS = new Set(['xit', 'xtest', 'xdescribe', 'fit', 'fdescribe', 'ftest']);
 
@@ -119,6 +119,7 @@ describe('the check itself (its positive controls)', () => {
     ['an assertion under an environment condition', `test('x', () => { if (process.env.CI) expect(a).toBe(1); });`],
     ['an assertion in an else branch', `test('x', () => { if (isFerretDb()) { n = 1; } else { expect(a).toBe(1); } });`],
     ['an assertion chosen by a ternary', `test('x', () => { isFerretDb() ? expect(a).toBe(1) : expect(a).toBe(2); });`],
+    ['an assertion chosen by the connected server', `test('x', () => { if (db.capabilities.server === 'ferretdb') expect(a).toBe(1); });`],
     ['an assertion behind &&', `test('x', () => { process.platform === 'linux' && expect(a).toBe(1); });`],
     ['root-only assertions', `test('x', async () => { if (process.getuid?.() === 0) { await expect(p).rejects.toThrow('x'); } });`],
     ['tests registered under a condition', `if (process.env.SLOW) { test('x', () => {}); }`],

@@ -75,7 +75,7 @@ export async function registerRecurring(agenda: Agenda, name: string, interval: 
   // as config.ts did; in milliseconds where it would not ("500 ms" is NaN to it).
   const every = humanInterval(interval) === intervalMs(interval) ? interval : intervalMs(interval);
   await saveOnce(agenda.create(name, {}).repeatEvery(every), key);
-  await agendaJobs(agenda).updateOne(
+  await agendaJobs().updateOne(
     { _id: jobIdFor(key), repeatInterval: { $ne: every } },
     { $set: { repeatInterval: every, nextRunAt: new Date() } },
   );
@@ -85,12 +85,10 @@ export async function registerRecurring(agenda: Agenda, name: string, interval: 
  * Stores a run's outcome on its job document (`data.result`), where Agendash shows it: Agenda 6 keeps no
  * results of its own. The whole `data` is set because Agenda may have stored it as null.
  */
-export async function recordResult(agenda: Agenda, job: Job<unknown>, result: string): Promise<void> {
+export async function recordResult(job: Job<unknown>, result: string): Promise<void> {
   const data = { ...(job.attrs.data as object | null), result, resultAt: new Date() };
-  await agendaJobs(agenda).updateOne({ _id: new Types.ObjectId(String(job.attrs._id)) }, { $set: { data } });
+  await agendaJobs().updateOne({ _id: new Types.ObjectId(String(job.attrs._id)) }, { $set: { data } });
 }
 
-/** Agenda's collection, for the two writes Agenda has no API for. */
-function agendaJobs(_agenda: Agenda) {
-  return mongoose.connection.collection(AGENDA_COLLECTION);
-}
+/** Agenda's collection, for the two writes Agenda has no API for (on the connection the models share). */
+const agendaJobs = () => mongoose.connection.collection(AGENDA_COLLECTION);

@@ -75,7 +75,7 @@ export function defineCheckOverdueReservations(ctx: JobContext): void {
       });
       const result = `Processed ${count} overdue reservations`;
       ctx.log.info({ completed: count }, result);
-      await recordResult(ctx.agenda, job, result);
+      await recordResult(job, result);
     },
     { concurrency: 1, lockLifetime: intervalMs(c.JOB_LOCK_LIFETIME) },
   );
