@@ -59,10 +59,10 @@ test('after the database restarts, new changes still reach subscribers', async (
   db = await startEmbedded({ dataDir, port });
 
   // The API reconnects by itself; the first mutation may still meet the old connection's failure.
-  const after = await eventually(() => changeStatus(api!.url, CONFIRM, { id: before.reservationId }, admin.token), 20_000);
-  await sub.waitFor(hasEvent(after.eventId), 'the confirmation made after the restart', 5000);
+  const after = await eventually(() => changeStatus(api!.url, CONFIRM, { id: before.reservationId }, admin.token), 45_000);
+  await sub.waitFor(hasEvent(after.eventId), 'the confirmation made after the restart', 15_000);
 
   expect(sub.results.slice(primed).map((r) => r.reservationStatusChanged.event.id)).toEqual([before.eventId, after.eventId]);
   expect(sub.errors).toEqual([]);
   expect(api!.child.exitCode).toBeNull();
-}, 60_000);
+}, 90_000);

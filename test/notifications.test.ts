@@ -289,14 +289,16 @@ test('an API server killed right after committing a confirmation: the email is s
     const stored = await Reservation.findById(res.id).lean();
     expect(stored?.status).toBe('CONFIRMED');
 
-    const mail = await waitForEmail(res, 'Your Reservation is Confirmed!', 15_000);
+    // A generous deadline: beyond JOB_LOCK_LIFETIME, in case a worker an earlier test stopped still held the lock of
+    // dispatch-pending-effects (a recurring job) when it went.
+    const mail = await waitForEmail(res, 'Your Reservation is Confirmed!', 75_000);
     expect(mail.customArgs.idempotency_key).toBe(stored!.history[1]!._id.toString());
     await emailJobsSettled();
     expect(about(res).filter((m: StubMessage) => m.subject === 'Your Reservation is Confirmed!')).toHaveLength(1);
   } finally {
     await Promise.all([stopProcess(worker), stopProcess(api, 'SIGKILL')]);
   }
-});
+}, 120_000);
 
 test('a job is scheduled once per key, however many times and processes schedule it', async () => {
   const scheduler = new AgendaScheduler(createAgenda(stack.config, stack.db));
