@@ -17,7 +17,10 @@ const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(def));
 
-/** A length of time as people write it ("500 ms", "5 minutes", "1.5 hours"), read with `ms`; a unit is required. */
+/**
+ * A length of time as people write it ("500 ms", "5 minutes", "1.5 hours"), read with `ms`; a unit is required.
+ * Not human-interval (Agenda's parser): it reads "500 ms" as NaN and "500 milliseconds" as 500,000.
+ */
 const UNIT = /[a-z]\s*$/i;
 const interval = (def: string, example = def) =>
   z.preprocess(
