@@ -1,0 +1,113 @@
+// The status pipeline with its collaborators passed in (src/status/service.ts): what each change hands over, to
+// whom, and that a hand-over that fails leaves the change pending instead of lost. The scheduler and publisher here
+// are recording stand-ins for Agenda and the live channel (the end-to-end tests use the real ones); the database is
+// the run's real server.
+import { Types } from 'mongoose';
+import pino from 'pino';
+import { parseConfig } from '../src/config.js';
+import { connectDatabase, disconnectDatabase, type Database } from '../src/db/connect.js';
+import { JOB } from '../src/jobs/names.js';
+import { Reservation } from '../src/models/reservation.js';
+import { StatusClaim } from '../src/models/status-claim.js';
+import { ReservationStatus } from '../src/models/status.js';
+import { newStatusEvent } from '../src/models/status-event.js';
+import { effectsOf, type LiveUpdate, type ScheduledJob } from '../src/status/effects.js';
+import { createStatusService, type Clock, type Publisher, type Scheduler } from '../src/status/service.js';
+import { baseEnv, freshDatabaseUri } from './support/stack.js';
+
+const { PENDING, CONFIRMED, CANCELLED, COMPLETED } = ReservationStatus;
+const GRACE = 35;
+const config = parseConfig(baseEnv('mongodb://unused', { COMPLETION_GRACE_MINUTES: String(GRACE) }));
+let db: Database;
+
+beforeAll(async () => {
+  db = await connectDatabase(freshDatabaseUri('pipeline'));
+});
+afterAll(() => disconnectDatabase());
+
+function recorder() {
+  const jobs: ScheduledJob[] = [];
+  const live: LiveUpdate[] = [];
+  const scheduler: Scheduler = { schedule: async (job) => void jobs.push(job) };
+  const publisher: Publisher = { publish: async (update) => void live.push(update) };
+  return { jobs, live, scheduler, publisher };
+}
+
+const fixedClock = (at: Date): Clock => ({ now: () => at });
+
+describe('effectsOf: what a change calls for, and nothing else', () => {
+  const reservationId = new Types.ObjectId().toHexString();
+  const customerId = new Types.ObjectId().toHexString();
+  const startTime = new Date('2031-01-01T19:00:00Z');
+  const change = (from: ReservationStatus | null, to: ReservationStatus) => ({
+    reservationId,
+    customerId,
+    startTime,
+    event: newStatusEvent(from, to, 'admin:x'),
+  });
+
+  test.each([
+    [null, PENDING, [[JOB.newReservationAdminNotification, 'new-reservation-admin']]],
+    [PENDING, CONFIRMED, [[JOB.reservationStatusEmail, 'reservation-confirmed'], [JOB.completeReservation, undefined]]],
+    [PENDING, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled']]],
+    [CONFIRMED, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled']]],
+    [CONFIRMED, COMPLETED, []],
+  ] as const)('%s → %s', (from, to, expected) => {
+    const c = change(from, to);
+    const { jobs, live } = effectsOf(c, config);
+    expect(jobs.map((j) => [j.name, (j.data as { kind?: string }).kind])).toEqual(expected);
+    for (const job of jobs) expect(job.data).toMatchObject({ reservationId, eventId: c.event._id.toString() });
+    expect(live).toEqual({ reservationId, customerId, event: c.event });
+  });
+
+  test("a confirmation's completion runs at start + grace, once per confirmation", () => {
+    const c = change(PENDING, CONFIRMED);
+    const completion = effectsOf(c, config).jobs.find((j) => j.name === JOB.completeReservation)!;
+    expect(completion.runAt).toEqual(new Date(startTime.getTime() + GRACE * 60_000));
+    expect(completion.uniqueKey).toBe(`complete:${c.event._id.toString()}`);
+  });
+});
+
+describe('the service hands over exactly what effectsOf says, through the collaborators it was given', () => {
+  test('create then confirm: the jobs to the scheduler, the live events to the publisher, claims marked dispatched', async () => {
+    const r = recorder();
+    const at = new Date('2030-06-01T12:00:00Z');
+    const status = createStatusService({ ...r, config, clock: fixedClock(at), database: db.capabilities, log: pino({ level: 'silent' }) });
+    const customer = new Types.ObjectId();
+    const created = await status.createReservation({ customer, startTime: new Date('2031-01-01T19:00:00Z'), partySize: 2, actor: `customer:${customer}` });
+    const confirmed = await status.transition({ id: created._id, to: CONFIRMED, actor: 'admin:a' });
+
+    expect(confirmed.history.map((e) => [e.from ?? null, e.to, e.at])).toEqual([
+      [null, PENDING, at],
+      [PENDING, CONFIRMED, at],
+    ]);
+    expect(r.jobs.map((j) => j.name)).toEqual([JOB.newReservationAdminNotification, JOB.reservationStatusEmail, JOB.completeReservation]);
+    expect(r.live.map((u) => u.event.to)).toEqual([PENDING, CONFIRMED]);
+    expect(await StatusClaim.countDocuments({ reservation: created._id, dispatched: false })).toBe(0);
+  });
+
+  test('a publisher that fails leaves the change committed and pending, and dispatch-pending-effects finishes it', async () => {
+    const r = recorder();
+    let failing = true;
+    const publisher: Publisher = {
+      publish: async (update) => {
+        if (failing) throw new Error('live channel down');
+        r.live.push(update);
+      },
+    };
+    const status = createStatusService({ scheduler: r.scheduler, publisher, config, clock: { now: () => new Date() }, database: db.capabilities, log: pino({ level: 'silent' }) });
+    const customer = new Types.ObjectId();
+    const created = await status.createReservation({ customer, startTime: new Date('2031-01-01T19:00:00Z'), partySize: 2, actor: `customer:${customer}` });
+
+    expect((await Reservation.findById(created._id).lean())!.status).toBe(PENDING);
+    expect(r.live).toEqual([]);
+    expect(await StatusClaim.countDocuments({ reservation: created._id, dispatched: false })).toBe(1);
+
+    failing = false;
+    expect(await status.dispatchPendingEffects({ olderThanMs: 0, limit: 10 })).toBe(1);
+    expect(r.live.map((u) => [u.reservationId, u.event.to])).toEqual([[created._id.toHexString(), PENDING]]);
+    expect(await StatusClaim.countDocuments({ reservation: created._id, dispatched: false })).toBe(0);
+    // Handed over once more by the retry, the job is the same key (the scheduler makes it unique).
+    expect(new Set(r.jobs.map((j) => j.uniqueKey)).size).toBe(1);
+  });
+});
