@@ -2,7 +2,7 @@
 # One image for the API server (the default command) and the worker (`node dist/src/worker.js`);
 # docker-compose.yml runs both.
 
-ARG NODE_VERSION=20
+ARG NODE_VERSION=24
 
 # --- build: all dependencies, TypeScript compiled to dist/ ---------------------------------------------------
 FROM node:${NODE_VERSION}-bookworm-slim AS build
