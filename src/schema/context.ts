@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { LiveChange } from '../live/channel.js';
 import { User, type UserDocument } from '../models/user.js';
 import type { LoginLimiter } from '../security/login-limits.js';
+import type { SignUpLimiter } from '../security/signup-limits.js';
 import type { StatusService } from '../status/service.js';
 import type { AuthUser } from './auth.js';
 import type { ReservationStatusChange } from './reservation/reservation.type.js';
@@ -23,6 +24,7 @@ export interface ApiServices {
   config: Config;
   status: StatusService;
   loginLimiter: LoginLimiter;
+  signUpLimiter: SignUpLimiter;
   views: SharedViews;
 }
 
