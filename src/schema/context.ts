@@ -34,6 +34,11 @@ export interface Context {
   services: ApiServices;
   /** The client's address key (security/login-limits.ts), when the transport knows it. */
   clientAddress?: string;
+  /**
+   * On a WebSocket connection: aborted the moment the connection loses its right to exist (its token expired, its
+   * user was deleted or demoted; live/connection-auth.ts). Subscriptions deliver nothing once it is.
+   */
+  revoked?: AbortSignal;
 }
 
 export function createSharedViews(): SharedViews {
@@ -51,6 +56,11 @@ export function createLoaders() {
   };
 }
 
-export function createContext(user: AuthUser | undefined, services: ApiServices, clientAddress?: string): Context {
-  return { user, loaders: createLoaders(), services, ...(clientAddress ? { clientAddress } : {}) };
+export function createContext(
+  user: AuthUser | undefined,
+  services: ApiServices,
+  clientAddress?: string,
+  revoked?: AbortSignal,
+): Context {
+  return { user, loaders: createLoaders(), services, ...(clientAddress ? { clientAddress } : {}), ...(revoked ? { revoked } : {}) };
 }
