@@ -16,10 +16,14 @@ import { userFromAuthorization, type AuthUser } from '../schema/auth.js';
 export const CLOSE_TOKEN_INVALID = 4401;
 export const CLOSE_FORBIDDEN = 4403;
 
-/** What is needed of a socket: `ws`'s close. */
+/** What is needed of a socket: `ws`'s close and state. */
 export interface ClosableSocket {
   close(code: number, reason: string): void;
+  /** 1: open; 2 and 3: closing and closed. */
+  readonly readyState: number;
 }
+
+const OPEN = 1;
 
 export interface AuthorizedConnection {
   readonly user: AuthUser;
@@ -79,6 +83,12 @@ export function createConnectionAuth(c: Config, log: Logger): ConnectionAuth {
     );
     for (const w of watched) {
       if (!open.has(w)) continue;
+      // A socket that closed while it was being accepted is never reported closed to us: forget it here.
+      if (w.socket.readyState !== OPEN) {
+        open.delete(w);
+        clearTimeout(w.timer);
+        continue;
+      }
       try {
         await userFromAuthorization(w.authorization, c);
       } catch (err) {
