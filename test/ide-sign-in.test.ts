@@ -4,7 +4,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { GraphiQLPage, launchChromium, offlineContext } from './support/browser.js';
 import { pollUntil } from './support/poll.js';
-import { startStack, type Session, type TestStack } from './support/stack.js';
+import { gql, startStack, type Session, type TestStack } from './support/stack.js';
 
 const CUSTOMER_PASSWORD = 'correct horse battery';
 const ADMIN_PASSWORD = 'admin password 1';
@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 /** A fresh browser (its own storage), the IDE open, and what the page reported that a user would not see. */
-async function openIde(): Promise<{ context: BrowserContext; page: Page; ide: GraphiQLPage; blocked: string[]; problems: string[] }> {
+async function openIde(url = stack.url): Promise<{ context: BrowserContext; page: Page; ide: GraphiQLPage; blocked: string[]; problems: string[] }> {
   const { context, blocked } = await offlineContext(browser);
   const problems: string[] = [];
   context.on('weberror', (err) => problems.push(`page error: ${err.error().message}`));
@@ -34,7 +34,7 @@ async function openIde(): Promise<{ context: BrowserContext; page: Page; ide: Gr
   });
   const page = await context.newPage();
   const ide = new GraphiQLPage(page);
-  await ide.open(stack.url);
+  await ide.open(url);
   return { context, page, ide, blocked, problems };
 }
 
@@ -131,5 +131,32 @@ test('a customer signs in: the schema stays hidden, and queries still run with t
     expect(problems).toEqual([]);
   } finally {
     await context.close();
+  }
+});
+
+test('a sign-in the server no longer accepts (its token expired) signs the panel out, saying why', async () => {
+  // A server issuing 3-second tokens, on the same database.
+  const shortLived = await stack.startApi({ JWT_TTL: '3 seconds' });
+  const { context, page, ide, blocked, problems } = await openIde(shortLived.url);
+  try {
+    await signIn(page, customer.email, CUSTOMER_PASSWORD);
+    await page.getByText(`Signed in as ${customer.email} (CUSTOMER)`).waitFor();
+    const { token } = JSON.parse((await page.evaluate('sessionStorage.getItem("ide:session")')) as string);
+    await pollUntil(() => gql(shortLived.url, '{ me { id } }', {}, token), (r) => r.status === 401, 'the token to expire', 15_000, 250);
+
+    await ide.run('query Me { me { id } }');
+    await pollUntil(
+      () => page.getByRole('alert').innerText(),
+      (t) => t === 'The server no longer accepts your sign-in (expired, or the account changed): sign in again.',
+      'the panel to say why it signed out',
+    );
+    await page.getByRole('form', { name: 'Sign in' }).waitFor();
+    expect(await page.evaluate('sessionStorage.getItem("ide:session")')).toBeNull();
+    expect(blocked).toEqual([]);
+    // The 401 itself is the server's answer, not a page problem.
+    expect(problems.filter((p) => !/status of 401/.test(p))).toEqual([]);
+  } finally {
+    await context.close();
+    await shortLived.stop();
   }
 });

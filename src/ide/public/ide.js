@@ -91,7 +91,8 @@ subscription StatusChanges {
     return Boolean(operation && operation.operation === 'subscription');
   }
 
-  async function overHttp(params, headers) {
+  /** `onUnauthorized`: called when the server refuses the request's token itself (HTTP 401, not a resolver's error). */
+  async function overHttp(params, headers, onUnauthorized) {
     const response = await fetch(endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...headers },
@@ -101,6 +102,7 @@ subscription StatusChanges {
     if (!/json/.test(response.headers.get('content-type') || '')) {
       throw new Error(`HTTP ${response.status} ${response.statusText}: not a GraphQL response`);
     }
+    if (response.status === 401 && onUnauthorized) onUnauthorized();
     return response.json();
   }
 
@@ -148,15 +150,30 @@ subscription StatusChanges {
     }
   }
 
-  /** GraphiQL's fetcher: the headers editor's Authorization when one is typed there, else the signed-in token. */
-  function fetcherFor(token) {
+  /**
+   * GraphiQL's fetcher: the headers editor's Authorization when one is typed there, else the signed-in token.
+   * `onTokenRefused` is called when the server refuses the signed-in token (expired, or its account changed).
+   */
+  function fetcherFor(token, onTokenRefused) {
     return function fetcher(params, options) {
       const headers = withoutHint(options && options.headers);
-      if (token && !authorizationIn(headers)) headers.Authorization = `Bearer ${token}`;
-      return isSubscription(params.operationName, options && options.documentAST)
-        ? overWebSocket(params, authorizationIn(headers))
-        : overHttp(params, headers);
+      const signedIn = Boolean(token) && !authorizationIn(headers);
+      if (signedIn) headers.Authorization = `Bearer ${token}`;
+      if (isSubscription(params.operationName, options && options.documentAST)) {
+        const results = overWebSocket(params, authorizationIn(headers));
+        return signedIn ? endingSessionOnClose(results, onTokenRefused) : results;
+      }
+      return overHttp(params, headers, signedIn ? onTokenRefused : undefined);
     };
+  }
+
+  async function* endingSessionOnClose(results, onTokenRefused) {
+    try {
+      yield* results;
+    } catch (err) {
+      if (/\((4401|4403) /.test(err.message)) onTokenRefused();
+      throw err;
+    }
   }
 
   async function logIn(email, password) {
@@ -197,8 +214,9 @@ subscription StatusChanges {
   const h = React.createElement;
 
   /** The sign-in panel above the IDE: email and password → logIn → the token every request then carries. */
-  function SignIn({ session, onSignIn, onSignOut }) {
-    const [message, setMessage] = React.useState('');
+  function SignIn({ session, notice, onSignIn, onSignOut }) {
+    const [message, setMessage] = React.useState(notice);
+    React.useEffect(() => setMessage(notice), [notice]);
     const [busy, setBusy] = React.useState(false);
     if (session) {
       return h(
@@ -241,19 +259,28 @@ subscription StatusChanges {
   function Ide() {
     const [session, setSession] = React.useState(storedSession);
     const token = session ? session.token : null;
-    const fetcher = React.useMemo(() => fetcherFor(token), [token]);
+    const [notice, setNotice] = React.useState('');
     const signIn = (signedIn) => {
       sessionStorage.setItem(SESSION_KEY, JSON.stringify(signedIn));
+      setNotice('');
       setSession(signedIn);
     };
     const signOut = () => {
       sessionStorage.removeItem(SESSION_KEY);
       setSession(null);
     };
+    const fetcher = React.useMemo(
+      () =>
+        fetcherFor(token, () => {
+          signOut();
+          setNotice('The server no longer accepts your sign-in (expired, or the account changed): sign in again.');
+        }),
+      [token],
+    );
     return h(
       React.Fragment,
       null,
-      h(SignIn, { session, onSignIn: signIn, onSignOut: signOut }),
+      h(SignIn, { session, notice, onSignIn: signIn, onSignOut: signOut }),
       h(
         'div',
         { className: 'ide-graphiql' },
