@@ -126,6 +126,9 @@ test('a customer signs in: the schema stays hidden, and queries still run with t
     await page.getByRole('form', { name: 'Sign in' }).waitFor();
     await ide.run('query Me { me { id } }');
     expect(await ide.result((r) => r.data && 'me' in r.data, 'the anonymous `me`')).toEqual({ data: { me: null } });
+    // And signing in again works as the first time.
+    await signIn(page, customer.email, CUSTOMER_PASSWORD);
+    await page.getByText(`Signed in as ${customer.email} (CUSTOMER)`).waitFor();
 
     expect(blocked).toEqual([]);
     expect(problems).toEqual([]);

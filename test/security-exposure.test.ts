@@ -125,7 +125,11 @@ describe('field suggestions', () => {
 
   test('wherever introspection is not open to everyone, errors suggest nothing either', async () => {
     const url = await serverWith({ GRAPHQL_INTROSPECTION: 'admins' });
-    expect((await gql(url, MISSPELT, {}, admin.token)).errors![0]!.message).toBe('Cannot query field "reservationz" on type "Query".');
+    const misspelt = await gql(url, MISSPELT, {}, admin.token);
+    expect(misspelt.errors![0]!.message).toBe('Cannot query field "reservationz" on type "Query".');
+    // Outside production the stack trace is shown: it repeats the message, without the suggestion too.
+    expect(misspelt.errors![0]!.extensions!.stacktrace).toEqual(expect.arrayContaining([expect.stringContaining('reservationz')]));
+    expect(JSON.stringify(misspelt.errors)).not.toMatch(/Did you mean/);
   });
 
   test('in development (introspection on) the suggestions stay, to help whoever writes the query', async () => {

@@ -75,7 +75,15 @@ export function formatError(production: boolean, log: (err: unknown) => void, op
   if (!options.hideSchemaDetails) return format;
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const shown = format(formatted, error);
-    return { ...shown, message: withoutSuggestions(shown.message) };
+    const stacktrace = shown.extensions?.stacktrace;
+    return {
+      ...shown,
+      message: withoutSuggestions(shown.message),
+      // Outside production the stack trace is shown, and its first line repeats the message.
+      ...(Array.isArray(stacktrace)
+        ? { extensions: { ...shown.extensions, stacktrace: stacktrace.map((line) => withoutSuggestions(String(line))) } }
+        : {}),
+    };
   };
 }
 

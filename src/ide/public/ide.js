@@ -232,7 +232,9 @@ subscription StatusChanges {
       setBusy(true);
       setMessage('');
       try {
-        onSignIn(await logIn(form.elements.email.value.trim(), form.elements.password.value));
+        const session = await logIn(form.elements.email.value.trim(), form.elements.password.value);
+        setBusy(false);
+        onSignIn(session);
       } catch (err) {
         setMessage(err.message);
         setBusy(false);
