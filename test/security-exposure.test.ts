@@ -121,6 +121,20 @@ describe('field suggestions', () => {
     expect(codeOf(variable)).toBe('BAD_USER_INPUT');
     expect(variable.errors![0]!.message).toMatch(/Field "frstName" is not defined by type "SignUpInput"\.$/);
     expect(JSON.stringify([misspelt.errors, variable.errors])).not.toMatch(/Did you mean|"reservations?"|"firstName"/);
+
+    // Subscriptions are validated outside Apollo, over WebSocket: the same.
+    const live = connectLive(url, customer.token);
+    try {
+      await live.accepted;
+      const sub = live.subscribe('subscription { reservationStatusChanged { reservaton { id } } }');
+      await sub.waitFor(() => sub.errors.length > 0, 'the refusal');
+      expect(sub.errors[0]).toMatchObject({
+        message: 'Cannot query field "reservaton" on type "ReservationStatusChange".',
+        extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+      });
+    } finally {
+      await live.dispose();
+    }
   });
 
   test('wherever introspection is not open to everyone, errors suggest nothing either', async () => {
@@ -139,6 +153,17 @@ describe('field suggestions', () => {
     );
     const variable = await gql(stack.url, BAD_VARIABLE, badVariables);
     expect(variable.errors![0]!.message).toMatch(/Field "frstName" is not defined by type "SignUpInput"\. Did you mean "firstName", "lastName", or "username"\?$/);
+    const live = connectLive(stack.url, customer.token);
+    try {
+      await live.accepted;
+      const sub = live.subscribe('subscription { reservationStatusChanged { reservaton { id } } }');
+      await sub.waitFor(() => sub.errors.length > 0, 'the refusal');
+      expect(sub.errors[0]).toMatchObject({
+        message: 'Cannot query field "reservaton" on type "ReservationStatusChange". Did you mean "reservation"?',
+      });
+    } finally {
+      await live.dispose();
+    }
   });
 });
 
