@@ -17,6 +17,8 @@ import { operationLog } from './schema/operation-log.js';
 import { applyHttpSecurity, graphqlRequestGuards } from './security/http.js';
 import { addressKey, createLoginLimiter } from './security/login-limits.js';
 import { apolloQueryLimits, operationLimits } from './security/query-limits.js';
+import { apolloSchemaExposure, hidesSchemaDetails, introspectionPolicy } from './security/introspection.js';
+import { createSignUpLimiter } from './security/signup-limits.js';
 import { graphqlIde } from './ide/index.js';
 import { startSubscriptionServer } from './live/subscription-server.js';
 import { healthRoutes } from './admin/health.js';
@@ -47,25 +49,33 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const c = services.config;
   const log = services.log.child({ component: 'api' });
   const schema = await buildAppSchema(opts.hub);
-  const api: ApiServices = { config: c, status: services.status, loginLimiter: createLoginLimiter(c), views: createSharedViews() };
+  const api: ApiServices = {
+    config: c,
+    status: services.status,
+    loginLimiter: createLoginLimiter(c),
+    signUpLimiter: createSignUpLimiter(c),
+    views: createSharedViews(),
+  };
   const app = express();
   app.disable('x-powered-by');
   applyHttpSecurity(app, c);
   const httpServer = http.createServer(app);
 
-  const format = formatError(c.NODE_ENV === 'production', (err) => log.error({ err }, 'unexpected error in a GraphQL operation'));
+  const format = formatError(c.NODE_ENV === 'production', (err) => log.error({ err }, 'unexpected error in a GraphQL operation'), {
+    hideSchemaDetails: hidesSchemaDetails(c),
+  });
   const subscriptions = startSubscriptionServer({ httpServer, schema, services: api, formatError: format, log });
 
   const apollo = new ApolloServer<Context>({
     schema,
-    introspection: true,
+    ...apolloSchemaExposure(c),
     csrfPrevention: true,
     ...apolloQueryLimits(c),
     includeStacktraceInErrorResponses: c.NODE_ENV !== 'production',
     formatError: format,
     // The subscription server drains first: its sockets get their 1001 close before the HTTP drain ends idle sockets.
     // Apollo's default landing page loads Apollo Sandbox from the internet; browsers get src/ide/ instead.
-    plugins: [subscriptions, ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled(), operationLimits(schema, c), operationLog(log)],
+    plugins: [subscriptions, ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled(), introspectionPolicy(schema, c), operationLimits(schema, c), operationLog(log)],
   });
   await apollo.start();
 

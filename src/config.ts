@@ -38,6 +38,9 @@ const interval = (def: string, example = def) =>
 const trimmed = (v: unknown) => (typeof v === 'string' ? emptyToUndefined(v.trim()) : v);
 const lowercase = (v: unknown) => (typeof v === 'string' ? trimmed(v.toLowerCase()) : v);
 const optionalPath = z.preprocess(trimmed, z.string().optional());
+/** GRAPHQL_INTROSPECTION's values. */
+export const INTROSPECTION_MODES = Object.freeze(['on', 'admins', 'off'] as const);
+export type IntrospectionMode = (typeof INTROSPECTION_MODES)[number];
 const ON_OFF = Object.freeze(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'] as const);
 
 export const embeddedSettingsSchema = z.object({
@@ -189,8 +192,23 @@ export const configSchema = z
     MAX_BATCH: int(1, 1, 100),
     QUERY_MAX_DEPTH: int(20, 1, 1000),
     QUERY_MAX_COMPLEXITY: int(5000, 1, 1_000_000),
+    // Aliases and directives per operation, every field counted (`__typename` included: graphql-armor leaves it
+    // out by default, which is how scanners send 100+ aliased `__typename`s).
     QUERY_MAX_ALIASES: int(15, 0, 1000),
+    QUERY_MAX_DIRECTIVES: int(10, 0, 1000),
     QUERY_MAX_TOKENS: int(2000, 100, 1_000_000),
+    // Who may introspect the schema (security/introspection.ts): `on` everyone, `admins` only an admin's token,
+    // `off` nobody. Unset: `on` outside production, `admins` in production (parseConfig fills it in).
+    GRAPHQL_INTROSPECTION: z.preprocess(
+      lowercase,
+      z.enum(INTROSPECTION_MODES, { error: `must be one of ${INTROSPECTION_MODES.join(', ')}` }).optional(),
+    ),
+    // Sign-ups per client address within SIGNUP_WINDOW, counted across API servers (security/signup-limits.ts).
+    SIGNUP_MAX_PER_ADDRESS: int(10, 1, 1_000_000),
+    SIGNUP_WINDOW: interval('1 hour'),
+    // How often each API server re-checks the users behind its open WebSocket connections (deleted, demoted):
+    // the longest such a connection keeps receiving. Expiry is enforced at the token's own deadline.
+    AUTH_RECHECK_INTERVAL: interval('1 minute', '10 seconds'),
     // Failed log-ins allowed per email and per client address within LOGIN_WINDOW, counted across API servers.
     LOGIN_MAX_ATTEMPTS: int(5, 1, 1000),
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: int(20, 1, 100_000),
@@ -223,7 +241,9 @@ function isOrigin(text: string): boolean {
   }
 }
 
-export type Config = Readonly<z.infer<typeof configSchema> & { JWT_SECRET: string }>;
+export type Config = Readonly<
+  Omit<z.infer<typeof configSchema>, 'GRAPHQL_INTROSPECTION'> & { JWT_SECRET: string; GRAPHQL_INTROSPECTION: IntrospectionMode }
+>;
 
 export class ConfigError extends Error {}
 
@@ -242,7 +262,12 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   if (!result.success) throw configError(result.error, env);
   const c = result.data;
   // Development without a secret: a fixed, loudly-named one so tokens survive restarts of `npm start`.
-  return Object.freeze({ ...c, JWT_SECRET: c.JWT_SECRET ?? 'insecure-development-secret-change-me' });
+  return Object.freeze({
+    ...c,
+    JWT_SECRET: c.JWT_SECRET ?? 'insecure-development-secret-change-me',
+    // Production hides the schema from all but admins unless told otherwise; development shows it to everyone.
+    GRAPHQL_INTROSPECTION: c.GRAPHQL_INTROSPECTION ?? (c.NODE_ENV === 'production' ? 'admins' : 'on'),
+  });
 }
 
 /** The process's configuration, read once by an entry point; on a bad value prints one line and exits 1. */

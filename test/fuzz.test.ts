@@ -2,7 +2,7 @@
 // deep nesting, wrong types, query operators where strings belong, unknown fields, invalid ids, oversized
 // bodies, odd content types and methods, forged or mangled Authorization headers, and a few requests that are
 // not even HTTP. None may get a 5xx or an internal error, crash the process, leave an unhandled rejection or an
-// error in its log, or write anything (log-in attempts aside: counting them is how failed log-ins are limited).
+// error in its log, or write anything (log-in and sign-up attempts aside: counting them is how both are limited).
 //
 // The generator (support/fuzz.ts, shared with production.test.ts) is seeded, so a failure names a request that can
 // be replayed: FUZZ_SEED=<n> reruns another mix.
@@ -18,8 +18,8 @@ import { baseEnv, freshDatabaseUri, gql, inOneHour } from './support/stack.js';
 const REQUESTS = 1000;
 const CONCURRENCY = 8;
 const SEED = Number(process.env.FUZZ_SEED ?? 20_240_611);
-/** Collections the run may write to: failed log-ins are counted there, which is the point of it. */
-const MAY_GROW = new Set(['loginAttempts']);
+/** Collections the run may write to: log-ins and sign-ups are counted there, which is the point of them. */
+const MAY_GROW = new Set(['loginAttempts', 'signUpAttempts']);
 
 let api: Proc & { url: string };
 let origin: string;

@@ -1,7 +1,8 @@
 // GraphQL over WebSocket (graphql-ws) on the API's http.Server, at the same path as HTTP. A connection is
-// authenticated once, from its connection params `{ authorization: "Bearer <token>" }`; without a valid
-// token it is closed with 4403 Forbidden, graphql-ws's code for a refused connection (its clients may retry,
-// e.g. with a refreshed token). At shutdown every socket is closed with 1001 Going Away.
+// authenticated when it opens, from its connection params `{ authorization: "Bearer <token>" }`; without a valid
+// token it is refused with 4403 Forbidden, graphql-ws's code for a refused connection (its clients may retry,
+// e.g. with a refreshed token). Once open, it is closed with 4401 when its token expires and with 4403 when its
+// user is deleted or demoted (connection-auth.ts). At shutdown every socket is closed with 1001 Going Away.
 //
 // Subscriptions only: queries and mutations go to POST /graphql, where the request guards (login limits,
 // complexity) apply. Documents get the same parse and validation limits as over HTTP.
@@ -22,8 +23,9 @@ import {
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { userFromAuthorization, type AuthUser } from '../schema/auth.js';
+import { userFromAuthorization } from '../schema/auth.js';
 import { createContext, type ApiServices } from '../schema/context.js';
+import { createConnectionAuth, type AuthorizedConnection } from './connection-auth.js';
 import { apolloQueryLimits } from '../security/query-limits.js';
 
 export interface SubscriptionServerOptions {
@@ -47,20 +49,22 @@ export function startSubscriptionServer(opts: SubscriptionServerOptions): Apollo
   const config = services.config;
   const limits = apolloQueryLimits(config);
   const rules = [...specifiedRules, ...(limits.validationRules ?? [])];
+  const auth = createConnectionAuth(config, log);
   const wss = new WebSocketServer({ server: opts.httpServer, path: opts.path ?? '/graphql', maxPayload: MAX_MESSAGE_BYTES });
-  const server = useServer<Record<string, unknown> | undefined, { user: AuthUser }>(
+  const server = useServer<Record<string, unknown> | undefined, { connection?: AuthorizedConnection }>(
     {
       schema,
       isProd: config.NODE_ENV === 'production',
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
+        const authorization = params.authorization ?? params.Authorization;
         try {
-          const user = await userFromAuthorization(params.authorization ?? params.Authorization, config);
+          const user = await userFromAuthorization(authorization, config);
           if (!user) {
             log.debug('refused a WebSocket connection without a token');
             return false;
           }
-          ctx.extra.user = user;
+          ctx.extra.connection = auth.watch(ctx.extra.socket, authorization as string, user);
           return true;
         } catch (err) {
           log.debug({ reason: (err as Error).message }, 'refused a WebSocket connection with a bad token');
@@ -87,7 +91,9 @@ export function startSubscriptionServer(opts: SubscriptionServerOptions): Apollo
         if (variables.errors) return withCode(variables.errors, ApolloServerErrorCode.BAD_USER_INPUT);
         return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
-      context: (ctx) => createContext(ctx.extra.user, services),
+      // Operations run only on acknowledged connections, which onConnect gave their authorization.
+      context: (ctx) => createContext(ctx.extra.connection!.user, services, undefined, ctx.extra.connection!.revoked),
+      onClose: (ctx) => ctx.extra.connection?.forget(),
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : undefined,
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)),
@@ -99,6 +105,7 @@ export function startSubscriptionServer(opts: SubscriptionServerOptions): Apollo
     async serverWillStart() {
       return {
         async drainServer() {
+          auth.stop();
           const closed = server.dispose();
           const cut = setTimeout(() => {
             for (const socket of wss.clients) socket.terminate();

@@ -11,6 +11,8 @@ export const TOKEN_AUDIENCE = 'reservation-clients';
 export interface AuthUser {
   id: Types.ObjectId;
   role: Role;
+  /** When the token it came from expires (ms since the epoch): what a long-lived WebSocket connection checks. */
+  expiresAt?: number;
 }
 
 /** The HMAC key of a secret (encoding it costs nanoseconds beside the signature). */
@@ -40,7 +42,7 @@ export async function verifyToken(token: string, c: Config): Promise<AuthUser> {
     if (!payload.sub || !Types.ObjectId.isValid(payload.sub) || !Object.values(Role).includes(role)) {
       throw unauthenticated('Invalid token');
     }
-    return { id: new Types.ObjectId(payload.sub), role };
+    return { id: new Types.ObjectId(payload.sub), role, expiresAt: payload.exp! * 1000 };
   } catch (err) {
     if (err instanceof joseErrors.JWTExpired) throw unauthenticated('Token expired; log in again');
     throw unauthenticated('Invalid token');

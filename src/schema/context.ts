@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { LiveChange } from '../live/channel.js';
 import { User, type UserDocument } from '../models/user.js';
 import type { LoginLimiter } from '../security/login-limits.js';
+import type { SignUpLimiter } from '../security/signup-limits.js';
 import type { StatusService } from '../status/service.js';
 import type { AuthUser } from './auth.js';
 import type { ReservationStatusChange } from './reservation/reservation.type.js';
@@ -23,6 +24,7 @@ export interface ApiServices {
   config: Config;
   status: StatusService;
   loginLimiter: LoginLimiter;
+  signUpLimiter: SignUpLimiter;
   views: SharedViews;
 }
 
@@ -32,6 +34,11 @@ export interface Context {
   services: ApiServices;
   /** The client's address key (security/login-limits.ts), when the transport knows it. */
   clientAddress?: string;
+  /**
+   * On a WebSocket connection: aborted the moment the connection loses its right to exist (its token expired, its
+   * user was deleted or demoted; live/connection-auth.ts). Subscriptions deliver nothing once it is.
+   */
+  revoked?: AbortSignal;
 }
 
 export function createSharedViews(): SharedViews {
@@ -49,6 +56,11 @@ export function createLoaders() {
   };
 }
 
-export function createContext(user: AuthUser | undefined, services: ApiServices, clientAddress?: string): Context {
-  return { user, loaders: createLoaders(), services, ...(clientAddress ? { clientAddress } : {}) };
+export function createContext(
+  user: AuthUser | undefined,
+  services: ApiServices,
+  clientAddress?: string,
+  revoked?: AbortSignal,
+): Context {
+  return { user, loaders: createLoaders(), services, ...(clientAddress ? { clientAddress } : {}), ...(revoked ? { revoked } : {}) };
 }

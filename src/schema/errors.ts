@@ -57,10 +57,37 @@ function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /**
- * Apollo's formatError: known codes pass through; GraphQL's own validation and parse errors pass through;
- * anything else is an internal error whose message and stack never reach clients in production.
+ * graphql-js's suggestion suffix ("Did you mean \"reservations\"?"), as Apollo's ApolloServerPluginDisableSuggestions
+ * strips it. Apollo strips it from validation errors only: variable coercion errors carry it too, and the WebSocket
+ * transport validates outside Apollo, so formatError strips it from every error.
  */
-export function formatError(production: boolean, log: (err: unknown) => void) {
+export function withoutSuggestions(message: string): string {
+  return message.replace(/ ?Did you mean(.+?)\?$/, '');
+}
+
+/**
+ * Apollo's formatError: known codes pass through; GraphQL's own validation and parse errors pass through;
+ * anything else is an internal error whose message and stack never reach clients in production. With
+ * `hideSchemaDetails` (security/introspection.ts), no message suggests field, argument or type names.
+ */
+export function formatError(production: boolean, log: (err: unknown) => void, options: { hideSchemaDetails?: boolean } = {}) {
+  const format = formatErrorShowingSchema(production, log);
+  if (!options.hideSchemaDetails) return format;
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const shown = format(formatted, error);
+    const stacktrace = shown.extensions?.stacktrace;
+    return {
+      ...shown,
+      message: withoutSuggestions(shown.message),
+      // Outside production the stack trace is shown, and its first line repeats the message.
+      ...(Array.isArray(stacktrace)
+        ? { extensions: { ...shown.extensions, stacktrace: stacktrace.map((line) => withoutSuggestions(String(line))) } }
+        : {}),
+    };
+  };
+}
+
+function formatErrorShowingSchema(production: boolean, log: (err: unknown) => void) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const code = formatted.extensions?.code as string | undefined;

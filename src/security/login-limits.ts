@@ -51,8 +51,9 @@ export interface LogInAttempt {
 /** Past the limits: the caller shows it as TOO_MANY_REQUESTS (GraphQL) or HTTP 429 (the admin pages). */
 export class TooManyAttemptsError extends Error {
   override readonly name = 'TooManyAttemptsError';
-  constructor(readonly retryAfterSeconds: number) {
-    super(`Too many failed log-in attempts; try again in ${retryAfterSeconds} second${retryAfterSeconds === 1 ? '' : 's'}`);
+  /** `what` is what there were too many of (sign-ups use it too: security/signup-limits.ts). */
+  constructor(readonly retryAfterSeconds: number, what = 'failed log-in attempts') {
+    super(`Too many ${what}; try again in ${retryAfterSeconds} second${retryAfterSeconds === 1 ? '' : 's'}`);
   }
 }
 

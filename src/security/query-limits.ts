@@ -1,4 +1,4 @@
-// Bounds on the work one GraphQL request can ask for: its size in tokens, its depth, its aliases, its
+// Bounds on the work one GraphQL request can ask for: its size in tokens, its depth, its aliases and directives, its
 // estimated cost (type-graphql's per-field `complexity`, 1 per field otherwise) and the operations per batch.
 //
 // The defaults leave the product's own operations (depth 4, complexity under 40) and the IDE's introspection
@@ -7,6 +7,7 @@
 import type { ApolloServerOptions, ApolloServerPlugin } from '@apollo/server';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { GraphQLError, getVariableValues, type GraphQLSchema, type ValidationContext } from 'graphql';
 import { fieldExtensionsEstimator, getComplexity, simpleEstimator } from 'graphql-query-complexity';
 import type { Config } from '../config.js';
@@ -26,7 +27,12 @@ export function apolloQueryLimits(c: Config): Pick<ApolloServerOptions<never>, L
         ignoreIntrospection: false,
         ...reportAsValidationError,
       }),
-      maxAliasesRule({ n: c.QUERY_MAX_ALIASES, ...reportAsValidationError }),
+      // Every alias counts, `__typename`'s too: graphql-armor exempts it by default, and a hundred aliased
+      // `__typename`s is a scanner's first probe (each is cheap, but the response grows with them).
+      maxAliasesRule({ n: c.QUERY_MAX_ALIASES, allowList: [], ...reportAsValidationError }),
+      // Directives on every field, fragment and the operation itself, known or not (unknown ones still cost an
+      // error each).
+      maxDirectivesRule({ n: c.QUERY_MAX_DIRECTIVES, ...reportAsValidationError }),
     ],
     allowBatchedHttpRequests: c.MAX_BATCH > 1,
     // Automatic persisted queries off: no client of this API sends them, they let any client park documents in

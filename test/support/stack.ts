@@ -41,6 +41,9 @@ export const testLogger = (c: Config) => pino({ level: c.LOG_LEVEL });
  */
 export async function startInProcessApi(config: Config, db: Database, opts: { port?: number; host?: string } = {}): Promise<InProcessApi> {
   const services = createServices(config, db, testLogger(config));
+  // Agenda sets up its collection in the background from its constructor, and leaves a failure there unhandled:
+  // a test that stops right after starting a server would close the connection under it.
+  await services.agenda.ready;
   const live = startLiveChannel({ publisher: services.publisher, log: services.log });
   await live.started;
   const api = await startApiServer({ services, hub: live.hub, port: opts.port ?? 0, host: opts.host ?? '127.0.0.1' });

@@ -16,17 +16,36 @@
   // Pre-filled in the headers editor as a hint, and never sent until "<token>" is replaced: the server would
   // answer it with 401 "Invalid token", when the operation needs no token at all.
   const TOKEN_HINT = 'Bearer <token>';
-  // graphql-ws's close code for a connection the server refused: here, a missing, bad or expired token.
+  // graphql-ws's close codes: 4403 for a connection the server refused (a missing, bad or expired token) or, with a
+  // reason of its own, closed later (the account was deleted or is no longer an admin); 4401 for one whose token
+  // expired while it was open. Neither is retried: the same token would be refused again.
   const FORBIDDEN = 4403;
+  const UNAUTHORIZED = 4401;
+
+  // The sign-in panel's session: { token, email, role }, for this tab's browser session only (sessionStorage).
+  const SESSION_KEY = 'ide:session';
+  function storedSession() {
+    try {
+      const session = JSON.parse(sessionStorage.getItem(SESSION_KEY));
+      return session && typeof session.token === 'string' ? session : null;
+    } catch {
+      return null;
+    }
+  }
 
   const DEFAULT_QUERY = `# Reservations GraphQL API
 #
-# 1. Get a token: run LogIn (or signUp) below and copy "token" from the result.
-# 2. Paste it in the Headers tab below, in place of <token>.
+# 1. Sign in with the form above: every request then carries your token
+#    (kept for this browser tab's session only). Or get a token with LogIn
+#    (or signUp) below and paste it in the Headers tab, in place of <token>.
 #    Queries and mutations send it as the Authorization header; subscriptions
 #    run over graphql-ws on this same URL and send it as the connection's
 #    { authorization } parameter.
-# 3. Put the cursor in an operation and press Ctrl-Enter (or the run button).
+# 2. Put the cursor in an operation and press Ctrl-Enter (or the run button).
+#
+# Servers that show their schema to admins only: sign in as an admin for the
+# docs and completion. Everyone else can still run operations; the schema is
+# published as schema.graphql.
 
 mutation LogIn {
   logIn(email: "you@example.com", password: "your password") {
@@ -72,7 +91,8 @@ subscription StatusChanges {
     return Boolean(operation && operation.operation === 'subscription');
   }
 
-  async function overHttp(params, headers) {
+  /** `onUnauthorized`: called when the server refuses the request's token itself (HTTP 401, not a resolver's error). */
+  async function overHttp(params, headers, onUnauthorized) {
     const response = await fetch(endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...headers },
@@ -82,6 +102,7 @@ subscription StatusChanges {
     if (!/json/.test(response.headers.get('content-type') || '')) {
       throw new Error(`HTTP ${response.status} ${response.statusText}: not a GraphQL response`);
     }
+    if (response.status === 401 && onUnauthorized) onUnauthorized();
     return response.json();
   }
 
@@ -98,7 +119,7 @@ subscription StatusChanges {
           connectionParams: { authorization },
           // Reconnect after a dropped connection (a server restart), but not after a refusal: the same token
           // would be refused again.
-          shouldRetry: (closed) => typeof closed?.code === 'number' && closed.code !== FORBIDDEN,
+          shouldRetry: (closed) => typeof closed?.code === 'number' && closed.code !== FORBIDDEN && closed.code !== UNAUTHORIZED,
         }),
       };
     }
@@ -108,8 +129,11 @@ subscription StatusChanges {
   /** Errors GraphiQL can show: a socket's CloseEvent carries no message of its own. */
   function readable(err) {
     if (typeof err?.code !== 'number' || !('reason' in err)) return err;
-    if (err.code === FORBIDDEN) {
+    if (err.code === FORBIDDEN && err.reason === 'Forbidden') {
       return new Error('The server refused the subscription connection (4403 Forbidden): the token is invalid or expired.');
+    }
+    if (err.code === FORBIDDEN || err.code === UNAUTHORIZED) {
+      return new Error(`The server closed the subscription connection (${err.code} ${err.reason}): sign in again.`);
     }
     return new Error(`The subscription connection closed: ${err.code} ${err.reason}`.trim());
   }
@@ -126,11 +150,44 @@ subscription StatusChanges {
     }
   }
 
-  function fetcher(params, options) {
-    const headers = withoutHint(options && options.headers);
-    return isSubscription(params.operationName, options && options.documentAST)
-      ? overWebSocket(params, authorizationIn(headers))
-      : overHttp(params, headers);
+  /**
+   * GraphiQL's fetcher: the headers editor's Authorization when one is typed there, else the signed-in token.
+   * `onTokenRefused` is called when the server refuses the signed-in token (expired, or its account changed).
+   */
+  function fetcherFor(token, onTokenRefused) {
+    return function fetcher(params, options) {
+      const headers = withoutHint(options && options.headers);
+      const signedIn = Boolean(token) && !authorizationIn(headers);
+      if (signedIn) headers.Authorization = `Bearer ${token}`;
+      if (isSubscription(params.operationName, options && options.documentAST)) {
+        const results = overWebSocket(params, authorizationIn(headers));
+        return signedIn ? endingSessionOnClose(results, onTokenRefused) : results;
+      }
+      return overHttp(params, headers, signedIn ? onTokenRefused : undefined);
+    };
+  }
+
+  async function* endingSessionOnClose(results, onTokenRefused) {
+    try {
+      yield* results;
+    } catch (err) {
+      if (/\((4401|4403) /.test(err.message)) onTokenRefused();
+      throw err;
+    }
+  }
+
+  async function logIn(email, password) {
+    const result = await overHttp(
+      {
+        query: 'mutation IdeSignIn($email: String!, $password: String!) { logIn(email: $email, password: $password) { token user { email role } } }',
+        variables: { email, password },
+        operationName: 'IdeSignIn',
+      },
+      {},
+    );
+    if (result.errors && result.errors.length) throw new Error(result.errors[0].message);
+    const { token, user } = result.data.logIn;
+    return { token, email: user.email, role: user.role };
   }
 
   // GraphiQL's localStorage, less every header. shouldPersistHeaders: false keeps them out of the editors' saved
@@ -154,16 +211,97 @@ subscription StatusChanges {
     },
   };
 
-  ReactDOM.createRoot(root).render(
-    React.createElement(GraphiQL, {
-      fetcher,
-      defaultQuery: DEFAULT_QUERY,
-      defaultHeaders: JSON.stringify({ Authorization: TOKEN_HINT }, null, 2),
-      // Open on the headers editor: it is where the token goes.
-      defaultEditorToolsVisibility: 'headers',
-      // GraphiQL's default, stated because it is a security choice: no token is kept in the browser.
-      shouldPersistHeaders: false,
-      storage,
-    }),
-  );
+  const h = React.createElement;
+
+  /** The sign-in panel above the IDE: email and password → logIn → the token every request then carries. */
+  function SignIn({ session, notice, onSignIn, onSignOut }) {
+    const [message, setMessage] = React.useState(notice);
+    React.useEffect(() => setMessage(notice), [notice]);
+    const [busy, setBusy] = React.useState(false);
+    if (session) {
+      return h(
+        'div',
+        { className: 'ide-sign-in', role: 'region', 'aria-label': 'Sign-in' },
+        h('span', { className: 'ide-sign-in-status' }, 'Signed in as ', h('strong', null, session.email), ` (${session.role})`),
+        h('button', { type: 'button', className: 'ide-sign-in-button', onClick: onSignOut }, 'Sign out'),
+      );
+    }
+    async function submit(event) {
+      event.preventDefault();
+      const form = event.currentTarget;
+      setBusy(true);
+      setMessage('');
+      try {
+        const session = await logIn(form.elements.email.value.trim(), form.elements.password.value);
+        setBusy(false);
+        onSignIn(session);
+      } catch (err) {
+        setMessage(err.message);
+        setBusy(false);
+      }
+    }
+    return h(
+      'form',
+      { className: 'ide-sign-in', 'aria-label': 'Sign in', onSubmit: submit },
+      h('span', { className: 'ide-sign-in-status' }, 'Not signed in'),
+      h('input', { name: 'email', type: 'email', placeholder: 'Email', autoComplete: 'username', required: true, 'aria-label': 'Email' }),
+      h('input', {
+        name: 'password',
+        type: 'password',
+        placeholder: 'Password',
+        autoComplete: 'current-password',
+        required: true,
+        'aria-label': 'Password',
+      }),
+      h('button', { type: 'submit', className: 'ide-sign-in-button', disabled: busy }, busy ? 'Signing in…' : 'Sign in'),
+      message ? h('span', { className: 'ide-sign-in-error', role: 'alert' }, message) : null,
+    );
+  }
+
+  function Ide() {
+    const [session, setSession] = React.useState(storedSession);
+    const token = session ? session.token : null;
+    const [notice, setNotice] = React.useState('');
+    const signIn = (signedIn) => {
+      sessionStorage.setItem(SESSION_KEY, JSON.stringify(signedIn));
+      setNotice('');
+      setSession(signedIn);
+    };
+    const signOut = () => {
+      sessionStorage.removeItem(SESSION_KEY);
+      setSession(null);
+    };
+    const fetcher = React.useMemo(
+      () =>
+        fetcherFor(token, () => {
+          signOut();
+          setNotice('The server no longer accepts your sign-in (expired, or the account changed): sign in again.');
+        }),
+      [token],
+    );
+    return h(
+      React.Fragment,
+      null,
+      h(SignIn, { session, notice, onSignIn: signIn, onSignOut: signOut }),
+      h(
+        'div',
+        { className: 'ide-graphiql' },
+        // A new GraphiQL for each token: it loads the schema this token may see, and forgets one it may not.
+        h(GraphiQL, {
+          key: token || 'anonymous',
+          fetcher,
+          defaultQuery: DEFAULT_QUERY,
+          defaultHeaders: JSON.stringify({ Authorization: TOKEN_HINT }, null, 2),
+          // Open on the headers editor: it is where a pasted token goes.
+          defaultEditorToolsVisibility: 'headers',
+          // GraphiQL's default, stated because it is a security choice: no pasted token is kept in the browser (the
+          // signed-in one lives in sessionStorage, which ends with the tab).
+          shouldPersistHeaders: false,
+          storage,
+        }),
+      ),
+    );
+  }
+
+  ReactDOM.createRoot(root).render(h(Ide));
 })();

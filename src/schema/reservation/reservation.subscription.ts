@@ -7,12 +7,21 @@ import { parseId } from '../ids.js';
 import { ReservationStatusChange } from './reservation.type.js';
 import { eventView, reservationView } from './reservation.view.js';
 
-/** Who receives a change: its customer and admins; only the named reservation's when one is named. */
-function audience(user: AuthUser, reservationId: string | null | undefined): Audience<LiveChange> {
+/**
+ * Who receives a change: its customer and admins; only the named reservation's when one is named; and nobody once
+ * the connection's token has expired or the connection was revoked (its close follows at once, but a change
+ * published in between must not slip through).
+ */
+function audience(user: AuthUser, reservationId: string | null | undefined, revoked?: AbortSignal): Audience<LiveChange> {
   const only = reservationId == null ? undefined : parseId(reservationId, 'reservationId').toHexString();
   const userId = user.id.toHexString();
   const admin = isAdmin(user);
-  return (change) => (only === undefined || change.reservationId === only) && (admin || change.customerId === userId);
+  const { expiresAt } = user;
+  return (change) =>
+    !revoked?.aborted &&
+    (expiresAt === undefined || Date.now() < expiresAt) &&
+    (only === undefined || change.reservationId === only) &&
+    (admin || change.customerId === userId);
 }
 
 @Resolver()
@@ -24,7 +33,7 @@ export class ReservationSubscriptionResolver {
     topics: STATUS_CHANGED,
     // Runs once, at subscribe time (a malformed id fails there); the hub applies the audience before queueing.
     topicId: ({ args, context }: SubscribeResolverData<unknown, { reservationId?: string | null }, Context>) =>
-      audience(requireUser(context.user), args.reservationId),
+      audience(requireUser(context.user), args.reservationId, context.revoked),
   })
   async reservationStatusChanged(
     @Root() change: LiveChange,

@@ -20,6 +20,8 @@ export class UserResolver {
 
   @Mutation(() => AuthPayload, { description: 'Creates a customer account and logs it in.' })
   async signUp(@Arg('input', () => SignUpInput) input: SignUpInput, @Ctx() ctx: Context): Promise<AuthPayload> {
+    // Counted per client address before the account exists (TOO_MANY_REQUESTS past SIGNUP_MAX_PER_ADDRESS).
+    await ctx.services.signUpLimiter.begin(ctx.clientAddress).catch((err: unknown) => Promise.reject(toGraphQLError(err)));
     try {
       const user = await createUser(input);
       return { token: await issueToken(user, ctx.services.config), user: userView(user) };
