@@ -29,6 +29,8 @@ export function stackEnv(mongoUri: string, extra: Record<string, string> = {}): 
     WORKER_HEALTH_PORT: '0',
     ADMIN_EMAIL: 'owner@restaurant.test',
     MAIL_FROM: 'Reservations <noreply@restaurant.test>',
+    // The manage links' base (required in production); a test that follows a link sets its server's own.
+    PUBLIC_URL: 'https://book.restaurant.test',
     ...extra,
   };
 }
