@@ -56,7 +56,7 @@ export interface ReminderOffset {
  */
 const reminderOffsets = (def: string) =>
   z.preprocess(
-    (v) => (v === undefined ? def : typeof v === 'string' && /^\s*(none)?\s*$/i.test(v) ? [] : commaList(v)),
+    (v) => (v === undefined ? commaList(def) : typeof v === 'string' && /^\s*(none)?\s*$/i.test(v) ? [] : commaList(v)),
     z
       .array(
         z.string().refine((text) => UNIT.test(text) && Number.isFinite(ms(text as ms.StringValue)) && ms(text as ms.StringValue) > 0, {
