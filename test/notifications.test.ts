@@ -98,7 +98,7 @@ describe('with a worker running', () => {
     expect(mail).toMatchObject({ to: customer.email, from: 'Reservations <noreply@restaurant.test>' });
     expect(mail.customArgs.idempotency_key).toBe(confirmed.history[1]!.id);
     expect(mail.text).toMatch(new RegExp(`^Hi nofirst\\d+,\n`));
-    expect(mail.text).toContain(`Reference: ${res.reference}\nDate:      14/03/2031\nTime:      19:30\nStatus:    Confirmed\n`);
+    expect(mail.text).toContain(`Reference: ${res.reference}\nDate:      14/03/2031\nTime:      19:30\nParty:     2 people\nStatus:    Confirmed\n`);
     expect(mail.html).toContain(res.reference);
     expect(mail.html).toContain('14/03/2031');
     expect(mail.html).toContain('19:30');

@@ -9,7 +9,7 @@ import { reservationInvite } from '../mail/calendar.js';
 import type { EmailFacts, EmailKind, RenderOptions } from '../mail/render.js';
 import { MailSendError, type OutgoingEmail } from '../mail/transport.js';
 import { manageUrl } from '../manage/token.js';
-import { Reservation } from '../models/reservation.js';
+import { Reservation, type ReservationRecord } from '../models/reservation.js';
 import type { StatusEventRecord } from '../models/status-event.js';
 import { ReservationStatus } from '../models/status.js';
 import { User } from '../models/user.js';
@@ -64,13 +64,27 @@ export async function sendEventEmail(ctx: JobContext, job: Job<EmailJobData>): P
     return;
   }
   const c = ctx.config;
+  // The manage link goes with the confirmation (and the reminders), not with a cancellation.
   const link = kind === 'reservation-confirmed' ? await manageUrl(linkFacts(reservation), c) : undefined;
-  const email = await ctx.renderer.render(kind, { ...factsOf(reservation, customer), status: event.to, cancellationReason: event.reason ?? reservation.cancellationReason, manageUrl: link }, renderOptions(c));
+  const email = await ctx.renderer.render(
+    kind,
+    {
+      ...factsOf(reservation, customer),
+      status: event.to,
+      cancellationReason: event.reason ?? reservation.cancellationReason,
+      manageUrl: link,
+    },
+    renderOptions(c),
+  );
   // The calendar entry: added with the confirmation, withdrawn with the cancellation of a confirmed reservation.
   const invite =
-    kind === 'reservation-confirmed' ? 'request' : kind === 'reservation-cancelled' && event.from === ReservationStatus.CONFIRMED ? 'cancel' : undefined;
+    kind === 'reservation-confirmed'
+      ? 'request'
+      : kind === 'reservation-cancelled' && event.from === ReservationStatus.CONFIRMED
+        ? 'cancel'
+        : undefined;
   if (invite) {
-    const facts = { reservationId: data.reservationId, reference: reservation.reference, startTime: reservation.startTime, partySize: reservation.partySize, customer, at: event.at, manageUrl: link };
+    const facts = { ...factsOf(reservation, customer), reservationId: data.reservationId, at: event.at, manageUrl: link };
     email.attachments = [reservationInvite(facts, invite, c)];
   }
   await deliver(ctx, job, log, { ...email, key: data.eventId }, kind, data.reservationId);
@@ -113,8 +127,7 @@ export async function sendReminder(ctx: JobContext, job: Job<ReminderJobData>): 
   await deliver(ctx, job, log, { ...email, key: reminderKey(data.reservationId, data.offsetMs) }, 'reservation-reminder', data.reservationId);
 }
 
-type StoredReservation = NonNullable<Awaited<ReturnType<typeof loadReservation>>>;
-const loadReservation = (id: string) => Reservation.findById(id).lean();
+type StoredReservation = Pick<ReservationRecord, 'reference' | 'startTime' | 'partySize' | 'notes' | 'customer'> & { _id: Types.ObjectId };
 
 function factsOf(reservation: StoredReservation, customer: EmailFacts['customer']) {
   return { customer, reference: reservation.reference, startTime: reservation.startTime, partySize: reservation.partySize, notes: reservation.notes };
