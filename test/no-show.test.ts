@@ -84,6 +84,10 @@ test('after the start: NO_SHOW, pushed live, no email; its completion job is rem
   const completionJob = jobIdFor(`complete:${confirmed.history[1]!.id}`);
   expect(await jobs().countDocuments({ _id: completionJob })).toBe(1);
 
+  // Started: with the default CANCELLATION_CUTOFF (0, until the start) the customer can no longer cancel it.
+  const late = await stack.gql(`mutation($id: ID!) { cancelReservation(id: $id) { id } }`, { id: r.id }, customer.token);
+  expect(codeOf(late)).toBe('CANCELLATION_CLOSED');
+
   const marked = await stack.gql(MARK_NO_SHOW, { id: r.id }, admin.token);
   expect(marked.errors).toBeUndefined();
   expect(marked.data.markNoShow).toMatchObject({ id: r.id, status: NO_SHOW });
