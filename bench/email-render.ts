@@ -14,6 +14,7 @@ import {
   EMAIL_KINDS,
   createMailRenderer,
   formatDate,
+  partyOf,
   formatTime,
   humanStatus,
   escapeHtml,
@@ -44,6 +45,9 @@ function emails(count: number): { kind: EmailKind; facts: EmailFacts }[] {
         startTime: new Date(Date.UTC(2031, i % 12, 1 + (i % 28), 11 + (i % 10), (i * 7) % 60)),
         status: kind === 'reservation-cancelled' ? 'CANCELLED' : kind === 'reservation-confirmed' ? 'CONFIRMED' : 'PENDING',
         cancellationReason: kind === 'reservation-cancelled' && i % 2 ? `Kitchen closed "${i}"` : null,
+        partySize: 1 + (i % 8),
+        notes: i % 3 ? null : `Window table <please> ${i}`,
+        manageUrl: `https://book.restaurant.test/manage/token-${i}`,
       },
     };
   });
@@ -72,6 +76,9 @@ async function renderNaively(kind: EmailKind, facts: EmailFacts, o: RenderOption
     time: formatTime(facts.startTime, o.timeZone),
     status: humanStatus(facts.status),
     reason: facts.cancellationReason?.trim() ?? '',
+    partySize: partyOf(facts.partySize),
+    notes: facts.notes?.trim() ?? '',
+    manageUrl: facts.manageUrl ?? '',
   };
   const { mjml, filePath } = source(kind);
   const filled = mjml

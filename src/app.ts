@@ -23,6 +23,7 @@ import { graphqlIde } from './ide/index.js';
 import { startSubscriptionServer } from './live/subscription-server.js';
 import { healthRoutes } from './admin/health.js';
 import { JOBS_DASHBOARD_PATH, jobsDashboard } from './admin/jobs-dashboard.js';
+import { MANAGE_PATH, manageRoutes } from './manage/routes.js';
 import type { Services } from './services.js';
 
 export interface ApiServer {
@@ -83,6 +84,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const { agenda } = services;
   app.use(healthRoutes({ agenda, isShuttingDown: () => stopping !== undefined }));
   app.use(JOBS_DASHBOARD_PATH, jobsDashboard({ agenda, config: c, log, loginLimiter: api.loginLimiter }));
+
+  // Customers' self-service from the link in their emails (src/manage/): a page, not part of the GraphQL API.
+  app.use(MANAGE_PATH, manageRoutes({ config: c, status: services.status, clock: services.clock, log: log.child({ component: 'manage' }) }));
 
   app.use('/graphql', graphqlIde());
   app.use(

@@ -32,6 +32,43 @@ const interval = (def: string, example = def) =>
       })
       .default(def),
   );
+/** A length of time that may be zero ("0 minutes"), read like `interval`. */
+const duration = (def: string, example = def) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine((text) => UNIT.test(text) && Number.isFinite(ms(text as ms.StringValue)) && ms(text as ms.StringValue) >= 0, {
+        message: `must be a length of time such as "${example}"`,
+      })
+      .default(def),
+  );
+
+/** One reminder before a reservation's start: as written, and in milliseconds (its identity in job and email keys). */
+export interface ReminderOffset {
+  text: string;
+  ms: number;
+}
+
+/**
+ * A comma list of lengths of time ("24 hours, 2 hours"). Unset: the default; set but empty (or `none`): no
+ * reminders. Duplicates are dropped; the result is ordered from the earliest reminder to the latest.
+ */
+const reminderOffsets = (def: string) =>
+  z.preprocess(
+    (v) => (v === undefined ? commaList(def) : typeof v === 'string' && /^\s*(none)?\s*$/i.test(v) ? [] : commaList(v)),
+    z
+      .array(
+        z.string().refine((text) => UNIT.test(text) && Number.isFinite(ms(text as ms.StringValue)) && ms(text as ms.StringValue) > 0, {
+          message: 'must be a comma list of lengths of time such as "24 hours, 2 hours" (empty: no reminders)',
+        }),
+      )
+      .transform((texts): readonly ReminderOffset[] => {
+        const byMs = new Map(texts.map((text) => [ms(text as ms.StringValue), text]));
+        return Object.freeze([...byMs].sort(([a], [b]) => b - a).map(([n, text]) => Object.freeze({ text, ms: n })));
+      }),
+  );
+
 // --- The embedded database (src/db/embedded/), used only without MONGODB_URI. Its own schema, merged into
 // configSchema below, so that what starts one without a full configuration (the test set-up, the bench) can
 // parse just these: parseEmbeddedSettings.
@@ -145,6 +182,32 @@ export const configSchema = z
         .optional(),
     ),
     BUSINESS_NAME: z.preprocess(emptyToUndefined, z.string().max(100).default('Reservations')),
+    // The venue's address: the calendar invite's location, and shown on the manage page.
+    BUSINESS_ADDRESS: z.preprocess(emptyToUndefined, z.string().max(300).optional()),
+    // How customers reach the venue (a phone number, an email): shown where they can no longer cancel online.
+    BUSINESS_CONTACT: z.preprocess(emptyToUndefined, z.string().max(200).optional()),
+    // Where customers' browsers reach this API: the base of the manage links in emails. Required in production;
+    // in development http://localhost:<PORT>.
+    PUBLIC_URL: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .refine((text) => {
+          try {
+            return ['http:', 'https:'].includes(new URL(text).protocol);
+          } catch {
+            return false;
+          }
+        }, 'must be an http(s) URL such as https://book.example.com')
+        .transform((text) => text.replace(/\/+$/, ''))
+        .optional(),
+    ),
+    // Reminder emails before each confirmed reservation's start, one per offset.
+    REMINDER_OFFSETS: reminderOffsets('24 hours, 2 hours'),
+    // The length of the event in calendar invites.
+    CALENDAR_EVENT_DURATION: interval('90 minutes'),
+    // Closer to the start than this, a customer can no longer cancel (by link or API); admins always can.
+    CANCELLATION_CUTOFF: duration('0 minutes', '2 hours'),
     WORKER_HEALTH_PORT: int(4001, 0, 65535),
     LOG_LEVEL: z.preprocess(
       emptyToUndefined,
@@ -221,6 +284,7 @@ export const configSchema = z
       if (!c.SENDGRID_API_KEY)
         ctx.addIssue({ code: 'custom', path: ['SENDGRID_API_KEY'], message: 'is required in production' });
       if (!c.MONGODB_URI) ctx.addIssue({ code: 'custom', path: ['MONGODB_URI'], message: 'is required in production' });
+      if (!c.PUBLIC_URL) ctx.addIssue({ code: 'custom', path: ['PUBLIC_URL'], message: 'is required in production' });
     }
     if (c.CRASH_POINT && c.NODE_ENV !== 'test')
       ctx.addIssue({ code: 'custom', path: ['CRASH_POINT'], message: 'is for tests only (NODE_ENV=test)' });
@@ -242,7 +306,11 @@ function isOrigin(text: string): boolean {
 }
 
 export type Config = Readonly<
-  Omit<z.infer<typeof configSchema>, 'GRAPHQL_INTROSPECTION'> & { JWT_SECRET: string; GRAPHQL_INTROSPECTION: IntrospectionMode }
+  Omit<z.infer<typeof configSchema>, 'GRAPHQL_INTROSPECTION'> & {
+    JWT_SECRET: string;
+    GRAPHQL_INTROSPECTION: IntrospectionMode;
+    PUBLIC_URL: string;
+  }
 >;
 
 export class ConfigError extends Error {}
@@ -267,6 +335,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     JWT_SECRET: c.JWT_SECRET ?? 'insecure-development-secret-change-me',
     // Production hides the schema from all but admins unless told otherwise; development shows it to everyone.
     GRAPHQL_INTROSPECTION: c.GRAPHQL_INTROSPECTION ?? (c.NODE_ENV === 'production' ? 'admins' : 'on'),
+    PUBLIC_URL: c.PUBLIC_URL ?? `http://localhost:${c.PORT}`,
   });
 }
 

@@ -16,7 +16,7 @@ import { installProcessGuards } from './lib/process-guards.js';
 import { createShutdown } from './lib/shutdown.js';
 import { createMailRenderer } from './mail/render.js';
 import { createTransport } from './mail/transport.js';
-import { registerRecurring } from './jobs/agenda.js';
+import { ensureJobIndexes, registerRecurring } from './jobs/agenda.js';
 import { defineCheckOverdueReservations } from './jobs/check-overdue-reservations.js';
 import { defineCompleteReservation } from './jobs/complete-reservation.js';
 import type { DefineJob, JobContext } from './jobs/context.js';
@@ -24,12 +24,14 @@ import { defineDispatchPendingEffects } from './jobs/dispatch-pending-effects.js
 import { JOB } from './jobs/names.js';
 import { defineNewReservationAdminNotification } from './jobs/send-new-reservation-admin-notification.js';
 import { defineReservationStatusEmail } from './jobs/send-reservation-status-email.js';
+import { defineSendReservationReminder } from './jobs/send-reservation-reminder.js';
 import { createServices, type Services } from './services.js';
 import { crashHook } from './status/crash-points.js';
 
 const JOBS: readonly DefineJob[] = Object.freeze([
   defineNewReservationAdminNotification,
   defineReservationStatusEmail,
+  defineSendReservationReminder,
   defineCompleteReservation,
   defineCheckOverdueReservations,
   defineDispatchPendingEffects,
@@ -68,6 +70,7 @@ export async function startWorker(services: Services): Promise<Worker> {
   logJobOutcomes(agenda, log);
 
   await agenda.ready;
+  await ensureJobIndexes();
   await registerRecurring(agenda, JOB.checkOverdueReservations, c.COMPLETION_SWEEP_INTERVAL);
   await registerRecurring(agenda, JOB.dispatchPendingEffects, c.PENDING_EFFECTS_INTERVAL);
   await agenda.start();

@@ -50,6 +50,7 @@ beforeAll(async () => {
     JWT_SECRET,
     SENDGRID_API_KEY: API_KEY,
     SENDGRID_API_BASE_URL: stub.url,
+    PUBLIC_URL: 'https://book.restaurant.test',
     HOST: '127.0.0.1',
     PORT: '0',
     WORKER_HEALTH_PORT: '0',

@@ -29,6 +29,7 @@ function facts(overrides: Partial<EmailFacts> = {}): EmailFacts {
     reference: 'K7M2Q9XB',
     startTime: new Date('2025-03-31T16:30:00Z'),
     status: 'CONFIRMED',
+    partySize: 4,
     cancellationReason: null,
     ...overrides,
   };

@@ -261,6 +261,7 @@ describe('start-up settings, from real processes', () => {
     JWT_SECRET: TEST_JWT_SECRET,
     SENDGRID_API_KEY: stub.apiKey,
     SENDGRID_API_BASE_URL: stub.url,
+    PUBLIC_URL: 'https://book.restaurant.test',
     HOST: '127.0.0.1',
     PORT: '0',
     WORKER_HEALTH_PORT: '0',
@@ -271,7 +272,7 @@ describe('start-up settings, from real processes', () => {
     return { code, lines: p.lines };
   };
 
-  test.each(['JWT_SECRET', 'SENDGRID_API_KEY', 'MONGODB_URI'])(
+  test.each(['JWT_SECRET', 'SENDGRID_API_KEY', 'MONGODB_URI', 'PUBLIC_URL'])(
     'production without %s: the server and the worker exit with code 1 and one line naming it',
     async (name) => {
       const env = { ...complete(), [name]: undefined };

@@ -11,11 +11,11 @@ import { Reservation } from '../src/models/reservation.js';
 import { StatusClaim } from '../src/models/status-claim.js';
 import { ReservationStatus } from '../src/models/status.js';
 import { newStatusEvent } from '../src/models/status-event.js';
-import { effectsOf, type LiveUpdate, type ScheduledJob } from '../src/status/effects.js';
+import { effectsOf, type LiveUpdate, type ScheduledJob, type UnscheduledJobs } from '../src/status/effects.js';
 import { createStatusService, type Clock, type Publisher, type Scheduler } from '../src/status/service.js';
 import { baseEnv, freshDatabaseUri } from './support/stack.js';
 
-const { PENDING, CONFIRMED, CANCELLED, COMPLETED } = ReservationStatus;
+const { PENDING, CONFIRMED, CANCELLED, COMPLETED, NO_SHOW } = ReservationStatus;
 const GRACE = 35;
 const config = parseConfig(baseEnv('mongodb://unused', { COMPLETION_GRACE_MINUTES: String(GRACE) }));
 let db: Database;
@@ -28,9 +28,10 @@ afterAll(() => disconnectDatabase());
 function recorder() {
   const jobs: ScheduledJob[] = [];
   const live: LiveUpdate[] = [];
-  const scheduler: Scheduler = { schedule: async (job) => void jobs.push(job) };
+  const unscheduled: UnscheduledJobs[] = [];
+  const scheduler: Scheduler = { schedule: async (job) => void jobs.push(job), unschedule: async (req) => void unscheduled.push(req) };
   const publisher: Publisher = { publish: async (update) => void live.push(update) };
-  return { jobs, live, scheduler, publisher };
+  return { jobs, unscheduled, live, scheduler, publisher };
 }
 
 const fixedClock = (at: Date): Clock => ({ now: () => at });
@@ -48,7 +49,8 @@ describe('effectsOf: what a change calls for, and nothing else', () => {
 
   test.each([
     [null, PENDING, [[JOB.newReservationAdminNotification, 'new-reservation-admin']]],
-    [PENDING, CONFIRMED, [[JOB.reservationStatusEmail, 'reservation-confirmed'], [JOB.completeReservation, undefined]]],
+    // The default REMINDER_OFFSETS (24 hours, 2 hours), both ahead of a start in 2031.
+    [PENDING, CONFIRMED, [[JOB.reservationStatusEmail, 'reservation-confirmed'], [JOB.completeReservation, undefined], [JOB.sendReservationReminder, undefined], [JOB.sendReservationReminder, undefined]]],
     [PENDING, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled']]],
     [CONFIRMED, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled']]],
     [CONFIRMED, COMPLETED, []],
@@ -66,6 +68,38 @@ describe('effectsOf: what a change calls for, and nothing else', () => {
     expect(completion.runAt).toEqual(new Date(startTime.getTime() + GRACE * 60_000));
     expect(completion.uniqueKey).toBe(`complete:${c.event._id.toString()}`);
   });
+  test('a confirmation schedules a reminder per REMINDER_OFFSETS, unique per reservation and offset; past ones are skipped', () => {
+    const rules = parseConfig(baseEnv('mongodb://unused', { REMINDER_OFFSETS: '24 hours, 2 hours' }));
+    const confirmedAt = (hoursBefore: number) => ({
+      reservationId,
+      customerId,
+      startTime,
+      event: newStatusEvent(PENDING, CONFIRMED, 'admin:x', null, new Date(startTime.getTime() - hoursBefore * 3_600_000)),
+    });
+    const reminders = (hoursBefore: number) =>
+      effectsOf(confirmedAt(hoursBefore), rules).jobs.filter((j) => j.name === JOB.sendReservationReminder);
+    expect(reminders(48).map((j) => [j.runAt, j.uniqueKey, (j.data as { offset: string }).offset])).toEqual([
+      [new Date(startTime.getTime() - 24 * 3_600_000), `reminder:${reservationId}:${24 * 3_600_000}`, '24 hours'],
+      [new Date(startTime.getTime() - 2 * 3_600_000), `reminder:${reservationId}:${2 * 3_600_000}`, '2 hours'],
+    ]);
+    // Confirmed 3 hours before: only the 2-hour one; 1 hour before: none.
+    expect(reminders(3).map((j) => (j.data as { offset: string }).offset)).toEqual(['2 hours']);
+    expect(reminders(1)).toEqual([]);
+    // Empty turns them off.
+    const off = parseConfig(baseEnv('mongodb://unused', { REMINDER_OFFSETS: '' }));
+    expect(effectsOf(confirmedAt(48), off).jobs.filter((j) => j.name === JOB.sendReservationReminder)).toEqual([]);
+  });
+
+  test.each([
+    [CONFIRMED, CANCELLED, true],
+    [CONFIRMED, NO_SHOW, true],
+    [CONFIRMED, COMPLETED, false],
+    [PENDING, CANCELLED, false],
+    [PENDING, CONFIRMED, false],
+  ] as const)('%s → %s removes the pending completion and reminders: %s', (from, to, removes) => {
+    const { unschedule } = effectsOf(change(from, to), config);
+    expect(unschedule).toEqual(removes ? [{ reservationId, names: [JOB.completeReservation, JOB.sendReservationReminder] }] : []);
+  });
 });
 
 describe('the service hands over exactly what effectsOf says, through the collaborators it was given', () => {
@@ -81,7 +115,14 @@ describe('the service hands over exactly what effectsOf says, through the collab
       [null, PENDING, at],
       [PENDING, CONFIRMED, at],
     ]);
-    expect(r.jobs.map((j) => j.name)).toEqual([JOB.newReservationAdminNotification, JOB.reservationStatusEmail, JOB.completeReservation]);
+    expect(r.jobs.map((j) => j.name)).toEqual([
+      JOB.newReservationAdminNotification,
+      JOB.reservationStatusEmail,
+      JOB.completeReservation,
+      JOB.sendReservationReminder,
+      JOB.sendReservationReminder,
+    ]);
+    expect(r.unscheduled).toEqual([]);
     expect(r.live.map((u) => u.event.to)).toEqual([PENDING, CONFIRMED]);
     expect(await StatusClaim.countDocuments({ reservation: created._id, dispatched: false })).toBe(0);
   });

@@ -13,7 +13,7 @@ import mongoose, { Types } from 'mongoose';
 import { intervalMs, type Config } from '../config.js';
 import type { Database } from '../db/connect.js';
 import { isDuplicateKey } from '../db/writes.js';
-import type { ScheduledJob } from '../status/effects.js';
+import type { ScheduledJob, UnscheduledJobs } from '../status/effects.js';
 import type { Scheduler } from '../status/service.js';
 
 export const AGENDA_COLLECTION = 'agendaJobs';
@@ -63,6 +63,19 @@ export class AgendaScheduler implements Scheduler {
   async schedule({ name, data, runAt, uniqueKey }: ScheduledJob): Promise<void> {
     await saveOnce(this.agenda.create(name, data).schedule(runAt ?? new Date()), uniqueKey);
   }
+
+  /**
+   * Agenda's own `cancel(query)` would do, but it also removes a job a worker is running; a running job is left to
+   * finish (it reads the reservation first, finds it moved on and does nothing).
+   */
+  async unschedule({ reservationId, names }: UnscheduledJobs): Promise<void> {
+    await agendaJobs().deleteMany({ name: { $in: names }, 'data.reservationId': reservationId, lockedAt: null });
+  }
+}
+
+/** The index `unschedule` finds a reservation's jobs by (created by workers at start; a no-op once it exists). */
+export async function ensureJobIndexes(): Promise<void> {
+  await agendaJobs().createIndex({ 'data.reservationId': 1, name: 1 }, { name: 'reservationJobs' });
 }
 
 /**

@@ -4,11 +4,16 @@ import { exponential, when, type BackoffStrategy, type Job } from 'agenda';
 import { Types } from 'mongoose';
 import { intervalMs, type Config } from '../config.js';
 import { deliverOnce } from '../mail/deliver.js';
-import { MailSendError } from '../mail/transport.js';
-import { Reservation } from '../models/reservation.js';
+import type { Logger } from 'pino';
+import { reservationInvite } from '../mail/calendar.js';
+import type { EmailFacts, EmailKind, RenderOptions } from '../mail/render.js';
+import { MailSendError, type OutgoingEmail } from '../mail/transport.js';
+import { manageUrl } from '../manage/token.js';
+import { Reservation, type ReservationRecord } from '../models/reservation.js';
 import type { StatusEventRecord } from '../models/status-event.js';
+import { ReservationStatus } from '../models/status.js';
 import { User } from '../models/user.js';
-import { emailKindOf, type EmailJobData } from '../status/effects.js';
+import { emailKindOf, reminderKey, type EmailJobData, type ReminderJobData } from '../status/effects.js';
 import type { JobContext } from './context.js';
 
 /**
@@ -59,22 +64,92 @@ export async function sendEventEmail(ctx: JobContext, job: Job<EmailJobData>): P
     return;
   }
   const c = ctx.config;
+  // The manage link goes with the confirmation (and the reminders), not with a cancellation.
+  const link = kind === 'reservation-confirmed' ? await manageUrl(linkFacts(reservation), c) : undefined;
   const email = await ctx.renderer.render(
     kind,
     {
-      customer,
-      reference: reservation.reference,
-      startTime: reservation.startTime,
+      ...factsOf(reservation, customer),
       status: event.to,
       cancellationReason: event.reason ?? reservation.cancellationReason,
+      manageUrl: link,
     },
-    { businessName: c.BUSINESS_NAME, timeZone: c.DISPLAY_TIMEZONE, adminEmail: c.ADMIN_EMAIL, from: c.MAIL_FROM },
+    renderOptions(c),
   );
-  const delivery = await deliverOnce(
-    ctx.transport,
-    { ...email, key: data.eventId },
-    { abandonedAfterMs: intervalMs(c.JOB_LOCK_LIFETIME), reservationId: data.reservationId, crash: ctx.crash },
+  // The calendar entry: added with the confirmation, withdrawn with the cancellation of a confirmed reservation.
+  const invite =
+    kind === 'reservation-confirmed'
+      ? 'request'
+      : kind === 'reservation-cancelled' && event.from === ReservationStatus.CONFIRMED
+        ? 'cancel'
+        : undefined;
+  if (invite) {
+    const facts = { ...factsOf(reservation, customer), reservationId: data.reservationId, at: event.at, manageUrl: link };
+    email.attachments = [reservationInvite(facts, invite, c)];
+  }
+  await deliver(ctx, job, log, { ...email, key: data.eventId }, kind, data.reservationId);
+}
+
+/**
+ * A reminder, REMINDER_OFFSETS before the start: only while the reservation is still CONFIRMED and has not started.
+ * At most one per reservation and offset, whichever confirmation hand-over or worker runs it.
+ */
+export async function sendReminder(ctx: JobContext, job: Job<ReminderJobData>): Promise<void> {
+  const data = job.attrs.data;
+  const log = ctx.log.child({ reservationId: data.reservationId, offset: data.offset });
+  const reservation = await Reservation.findById(data.reservationId).lean();
+  if (reservation?.status !== ReservationStatus.CONFIRMED) {
+    log.info({ status: reservation?.status }, 'the reservation is no longer confirmed; no reminder');
+    return;
+  }
+  const now = ctx.clock.now();
+  const due = new Date(reservation.startTime.getTime() - data.offsetMs);
+  if (due > now) {
+    // Early: this worker's clock is behind the scheduler's, or someone ran it by hand. Run again on time.
+    job.schedule(due);
+    return;
+  }
+  if (reservation.startTime <= now) {
+    log.warn('the reservation has started; a reminder now would be too late');
+    return;
+  }
+  const customer = await User.findById(reservation.customer).lean();
+  if (!customer) {
+    log.warn('the reservation has no customer any more; no reminder');
+    return;
+  }
+  const c = ctx.config;
+  const email = await ctx.renderer.render(
+    'reservation-reminder',
+    { ...factsOf(reservation, customer), status: reservation.status, manageUrl: await manageUrl(linkFacts(reservation), c) },
+    renderOptions(c),
   );
+  await deliver(ctx, job, log, { ...email, key: reminderKey(data.reservationId, data.offsetMs) }, 'reservation-reminder', data.reservationId);
+}
+
+type StoredReservation = Pick<ReservationRecord, 'reference' | 'startTime' | 'partySize' | 'notes' | 'customer'> & { _id: Types.ObjectId };
+
+function factsOf(reservation: StoredReservation, customer: EmailFacts['customer']) {
+  return { customer, reference: reservation.reference, startTime: reservation.startTime, partySize: reservation.partySize, notes: reservation.notes };
+}
+
+const linkFacts = (r: StoredReservation) => ({ reservationId: r._id.toHexString(), customerId: r.customer.toHexString(), startTime: r.startTime });
+
+const renderOptions = (c: Config): RenderOptions => ({
+  businessName: c.BUSINESS_NAME,
+  timeZone: c.DISPLAY_TIMEZONE,
+  adminEmail: c.ADMIN_EMAIL,
+  from: c.MAIL_FROM,
+});
+
+/** Delivers once per key; when another run is sending it, comes back later (no failure, no attempt used). */
+async function deliver(ctx: JobContext, job: Job<unknown>, log: Logger, email: OutgoingEmail, kind: EmailKind, reservationId: string): Promise<void> {
+  const c = ctx.config;
+  const delivery = await deliverOnce(ctx.transport, email, {
+    abandonedAfterMs: intervalMs(c.JOB_LOCK_LIFETIME),
+    reservationId,
+    crash: ctx.crash,
+  });
   if (delivery.outcome === 'in-progress') {
     // Come back when the other run has finished, or by then has been gone long enough to count as dead — but
     // look again sooner, since it usually finishes in well under a second.

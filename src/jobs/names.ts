@@ -2,6 +2,7 @@
 export const JOB = Object.freeze({
   newReservationAdminNotification: 'send-new-reservation-admin-notification',
   reservationStatusEmail: 'send-reservation-status-email',
+  sendReservationReminder: 'send-reservation-reminder',
   completeReservation: 'complete-reservation',
   checkOverdueReservations: 'check-overdue-reservations',
   dispatchPendingEffects: 'dispatch-pending-effects',

@@ -15,14 +15,18 @@ import { fileURLToPath } from 'node:url';
 import mjml2html from 'mjml';
 import { displayName } from '../lib/display-name.js';
 
-export type EmailKind = 'new-reservation-admin' | 'reservation-confirmed' | 'reservation-cancelled';
+export type EmailKind = 'new-reservation-admin' | 'reservation-confirmed' | 'reservation-cancelled' | 'reservation-reminder';
 
 export interface EmailFacts {
   customer: { email: string; username: string; firstName?: string | null; lastName?: string | null };
   reference: string;
   startTime: Date;
   status: string;
+  partySize: number;
+  notes?: string | null;
   cancellationReason?: string | null;
+  /** The customer's manage link (confirmation and reminder emails). */
+  manageUrl?: string;
 }
 
 export interface RenderOptions {
@@ -32,25 +36,38 @@ export interface RenderOptions {
   from: string;
 }
 
+/** A file sent with an email, as SendGrid's API takes it (and the outbox stores it). */
+export interface EmailAttachment {
+  /** Base64. */
+  content: string;
+  filename: string;
+  /** The MIME type, e.g. `text/calendar; method=REQUEST; charset=utf-8`. */
+  type: string;
+  disposition: 'attachment';
+}
+
 export interface RenderedEmail {
   to: string;
   from: string;
   subject: string;
   html: string;
   text: string;
+  attachments?: EmailAttachment[];
 }
 
 export const EMAIL_KINDS: readonly EmailKind[] = Object.freeze([
   'new-reservation-admin',
   'reservation-confirmed',
   'reservation-cancelled',
+  'reservation-reminder',
 ]);
 
 /** The placeholders each template must use: a template missing one, or using another, fails to compile. */
 const TEMPLATE_FIELDS: Readonly<Record<EmailKind, readonly string[]>> = Object.freeze({
-  'new-reservation-admin': ['businessName', 'customerName', 'customerEmail', 'reference', 'date', 'time'],
-  'reservation-confirmed': ['businessName', 'customerName', 'reference', 'date', 'time', 'status'],
-  'reservation-cancelled': ['businessName', 'customerName', 'reference', 'date', 'time', 'status', 'reason'],
+  'new-reservation-admin': ['businessName', 'customerName', 'customerEmail', 'reference', 'date', 'time', 'partySize', 'notes'],
+  'reservation-confirmed': ['businessName', 'customerName', 'reference', 'date', 'time', 'partySize', 'status', 'manageUrl'],
+  'reservation-cancelled': ['businessName', 'customerName', 'reference', 'date', 'time', 'partySize', 'status', 'reason'],
+  'reservation-reminder': ['businessName', 'customerName', 'reference', 'date', 'time', 'partySize', 'status', 'manageUrl'],
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -212,6 +229,9 @@ type Fields = {
   time: string;
   status: string;
   reason: string;
+  partySize: string;
+  notes: string;
+  manageUrl: string;
 };
 
 interface KindSpec {
@@ -243,21 +263,41 @@ const KINDS: Readonly<Record<EmailKind, KindSpec>> = Object.freeze({
         `Reference: ${f.reference}`,
         `Date:      ${f.date}`,
         `Time:      ${f.time}`,
+        `Party:     ${f.partySize}`,
+        ...(f.notes ? ['', 'Notes from the customer:', f.notes] : []),
         '',
         '--',
         `${f.businessName} · Reservation notifications for administrators.`,
       ),
   },
-  'reservation-confirmed': customerEmail('Your Reservation is Confirmed!', () => ({
+  'reservation-confirmed': customerEmail('Your Reservation is Confirmed!', (f) => ({
     news: 'Good news: your reservation has been confirmed. We look forward to seeing you.',
-    closing: 'Please keep your reference handy; it helps us find your booking quickly.',
+    details: manageLines(f),
+    closing: 'Please keep your reference handy; it helps us find your booking quickly. The attached invite adds it to your calendar.',
   })),
   'reservation-cancelled': customerEmail('Your Reservation has been Cancelled', (f) => ({
     news: "We're sorry to let you know that your reservation has been cancelled.",
     details: f.reason ? ['', 'Reason:', f.reason] : [],
     closing: 'If you would like to book another time, we will be glad to see you.',
   })),
+  'reservation-reminder': {
+    subject: (f) => `Reminder: your reservation on ${f.date} at ${f.time}`,
+    to: (facts) => facts.customer.email,
+    text: (f) =>
+      customerText(f, {
+        news: `A reminder of your reservation on ${f.date} at ${f.time}. We look forward to seeing you.`,
+        details: manageLines(f),
+        closing: 'Please keep your reference handy; it helps us find your booking quickly.',
+      }),
+  },
 });
+
+function manageLines(f: Fields): string[] {
+  return f.manageUrl ? ['', 'To see or cancel your reservation:', f.manageUrl] : [];
+}
+
+/** `1 person`, `4 people`. */
+export const partyOf = (n: number) => `${n} ${n === 1 ? 'person' : 'people'}`;
 
 /** The plain-text layout of every email to a customer: greeting, the news, the reservation, a closing line. */
 function customerText(f: Fields, parts: CustomerTextParts): string {
@@ -269,6 +309,7 @@ function customerText(f: Fields, parts: CustomerTextParts): string {
     `Reference: ${f.reference}`,
     `Date:      ${f.date}`,
     `Time:      ${f.time}`,
+    `Party:     ${f.partySize}`,
     `Status:    ${f.status}`,
     ...(parts.details ?? []),
     '',
@@ -291,7 +332,7 @@ export interface MailRenderer {
   compile(): Promise<void>;
   /** Renders one email; waits for the compilation the first time only. */
   render(kind: EmailKind, facts: EmailFacts, opts: RenderOptions): Promise<RenderedEmail>;
-  /** How many times this renderer compiled the template set (each time all three). */
+  /** How many times this renderer compiled the template set (each time all of them). */
   compileCount(): number;
 }
 
@@ -337,6 +378,9 @@ export function createMailRenderer(): MailRenderer {
         time: formatTime(facts.startTime, opts.timeZone, formatters),
         status: humanStatus(facts.status),
         reason: facts.cancellationReason?.trim() ?? '',
+        partySize: partyOf(facts.partySize),
+        notes: facts.notes?.trim() ?? '',
+        manageUrl: facts.manageUrl ?? '',
       };
 
       return {

@@ -73,6 +73,7 @@ export class SendGridTransport implements MailTransport {
         subject: email.subject,
         text: email.text,
         html: email.html,
+        ...(email.attachments?.length ? { attachments: email.attachments } : {}),
         customArgs: { idempotency_key: email.key },
         headers: { 'X-Idempotency-Key': email.key },
       });
@@ -120,7 +121,8 @@ function providerMessages(body: unknown): string[] {
 }
 
 /**
- * Writes each email as `<dir>/<sentAt>-<key>.json` holding `{to, from, subject, html, text, sentAt, key}`.
+ * Writes each email as `<dir>/<sentAt>-<key>.json` holding `{to, from, subject, html, text, sentAt, key}`, and
+ * `attachments` when it has any.
  * Written to a temporary name and renamed, so a reader never sees a half-written file.
  */
 export class OutboxTransport implements MailTransport {
@@ -138,6 +140,8 @@ export class OutboxTransport implements MailTransport {
       text: email.text,
       sentAt,
       key: email.key,
+      // As SendGrid's API takes them: { content (base64), filename, type, disposition }.
+      ...(email.attachments?.length ? { attachments: email.attachments } : {}),
     };
     // ':' and '.' are not portable in file names; the key is sanitised so it can never escape the folder.
     const name = `${sentAt.replace(/[:.]/g, '-')}-${email.key.replace(/[^A-Za-z0-9_-]/g, '_')}.json`;

@@ -5,6 +5,8 @@ export enum ReservationStatus {
   CONFIRMED = 'CONFIRMED',
   COMPLETED = 'COMPLETED',
   CANCELLED = 'CANCELLED',
+  /** The customer did not come: recorded by an admin after the start time. Final. */
+  NO_SHOW = 'NO_SHOW',
 }
 
 export enum Role {

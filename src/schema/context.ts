@@ -1,6 +1,8 @@
 import DataLoader from 'dataloader';
 import type { Config } from '../config.js';
 import type { LiveChange } from '../live/channel.js';
+import { Reservation } from '../models/reservation.js';
+import { ReservationStatus } from '../models/status.js';
 import { User, type UserDocument } from '../models/user.js';
 import type { LoginLimiter } from '../security/login-limits.js';
 import type { SignUpLimiter } from '../security/signup-limits.js';
@@ -52,6 +54,13 @@ export function createLoaders() {
       const users = await User.find({ _id: { $in: ids as string[] } });
       const byId = new Map(users.map((u) => [u._id.toString(), u]));
       return ids.map((id) => byId.get(id) ?? null);
+    }),
+    /** A page of reservations asking for their customers' no-shows: one query for all of them. */
+    noShowCount: new DataLoader<string, number>(async (ids) => {
+      const noShows = await Reservation.find({ customer: { $in: ids as string[] }, status: ReservationStatus.NO_SHOW }, { customer: 1 }).lean();
+      const counts = new Map<string, number>();
+      for (const r of noShows) counts.set(r.customer.toString(), (counts.get(r.customer.toString()) ?? 0) + 1);
+      return ids.map((id) => counts.get(id) ?? 0);
     }),
   };
 }

@@ -11,6 +11,7 @@ export const ErrorCode = Object.freeze({
   NOT_FOUND: 'NOT_FOUND',
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   INVALID_TRANSITION: 'INVALID_TRANSITION',
+  CANCELLATION_CLOSED: 'CANCELLATION_CLOSED',
   TOO_MANY_REQUESTS: 'TOO_MANY_REQUESTS',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
@@ -30,9 +31,9 @@ export const badInput = (message: string, field?: string) =>
 /** Domain errors thrown below the resolvers, as GraphQL errors. */
 export function toGraphQLError(err: unknown): unknown {
   if (err instanceof TransitionError) {
-    return err.kind === 'NOT_FOUND'
-      ? notFound()
-      : appError(ErrorCode.INVALID_TRANSITION, err.message, { status: err.current, to: err.to });
+    if (err.kind === 'NOT_FOUND') return notFound();
+    if (err.kind === 'CANCELLATION_CLOSED') return appError(ErrorCode.CANCELLATION_CLOSED, err.message, { status: err.current });
+    return appError(ErrorCode.INVALID_TRANSITION, err.message, { status: err.current, to: err.to });
   }
   if (err instanceof TooManyAttemptsError) {
     const { retryAfterSeconds } = err;

@@ -33,9 +33,16 @@ export interface EmailJobData extends StatusEventJobData {
   kind: EmailKind;
 }
 
+/** A reminder's data: the confirmation it follows, and how long before the start it is due. */
+export interface ReminderJobData extends StatusEventJobData {
+  /** The offset in milliseconds (its identity) and as configured (for people reading the job). */
+  offsetMs: number;
+  offset: string;
+}
+
 export interface ScheduledJob {
   name: JobName;
-  data: StatusEventJobData | EmailJobData;
+  data: StatusEventJobData | EmailJobData | ReminderJobData;
   /** When to run; now when absent. */
   runAt?: Date;
   /** At most one job per key, however many times (or processes) it is scheduled. */
@@ -45,12 +52,20 @@ export interface ScheduledJob {
 /** What every API server's subscribers are told of a change. */
 export type LiveUpdate = Pick<StatusChange, 'reservationId' | 'customerId' | 'event'>;
 
+/** Pending jobs of one reservation that a change makes pointless (a cancelled reservation's completion and reminders). */
+export interface UnscheduledJobs {
+  reservationId: string;
+  names: JobName[];
+}
+
 export interface Effects {
   jobs: ScheduledJob[];
+  /** Removed if still waiting (not running); a job that runs anyway finds the reservation moved on and does nothing. */
+  unschedule: UnscheduledJobs[];
   live: LiveUpdate;
 }
 
-export type EffectRules = Pick<Config, 'COMPLETION_GRACE_MINUTES'>;
+export type EffectRules = Pick<Config, 'COMPLETION_GRACE_MINUTES' | 'REMINDER_OFFSETS'>;
 
 /** The email a status event calls for, if any: the seed's two signals. COMPLETED gets none. */
 export function emailKindOf(event: Pick<StatusEventRecord, 'from' | 'to'>): EmailKind | undefined {
@@ -65,6 +80,7 @@ const EMAIL_JOB: Readonly<Record<EmailKind, JobName>> = Object.freeze({
   'new-reservation-admin': JOB.newReservationAdminNotification,
   'reservation-confirmed': JOB.reservationStatusEmail,
   'reservation-cancelled': JOB.reservationStatusEmail,
+  'reservation-reminder': JOB.sendReservationReminder,
 });
 
 type JobEffect = (change: StatusChange, rules: EffectRules) => ScheduledJob[];
@@ -90,10 +106,46 @@ const completion: JobEffect = ({ reservationId, startTime, event }, rules) => {
   ];
 };
 
+/** The idempotency key of a reservation's reminder at one offset: at most one job and one email per pair. */
+export const reminderKey = (reservationId: string, offsetMs: number) => `reminder:${reservationId}:${offsetMs}`;
+
+/**
+ * A confirmation is followed by a reminder at each of REMINDER_OFFSETS before the start, except those already past
+ * when it was confirmed (decided from the event's own time, so a later hand-over decides the same).
+ */
+const reminders: JobEffect = ({ reservationId, startTime, event }, rules) => {
+  if (event.to !== ReservationStatus.CONFIRMED) return [];
+  const eventId = event._id.toString();
+  return rules.REMINDER_OFFSETS.map(({ ms, text }) => ({ ms, text, runAt: new Date(startTime.getTime() - ms) }))
+    .filter(({ runAt }) => runAt.getTime() > event.at.getTime())
+    .map(({ ms, text, runAt }) => ({
+      name: JOB.sendReservationReminder,
+      data: { reservationId, eventId, offsetMs: ms, offset: text },
+      runAt,
+      uniqueKey: reminderKey(reservationId, ms),
+    }));
+};
+
 /** Every kind of job a change may cause, in the order they are scheduled. */
-const JOB_EFFECTS: readonly JobEffect[] = Object.freeze([email, completion]);
+const JOB_EFFECTS: readonly JobEffect[] = Object.freeze([email, completion, reminders]);
+
+/** The jobs a confirmation scheduled for later, which only a CONFIRMED reservation needs. */
+const WHILE_CONFIRMED: readonly JobName[] = Object.freeze([JOB.completeReservation, JOB.sendReservationReminder]);
+
+/**
+ * Leaving CONFIRMED for a final status other than COMPLETED (cancelled, no-show) removes them. (A completion is
+ * made by one of those jobs or the sweep, after the start, when the reminders are long gone.)
+ */
+function unscheduled({ reservationId, event }: StatusChange): UnscheduledJobs[] {
+  const leaves = event.from === ReservationStatus.CONFIRMED && event.to !== ReservationStatus.COMPLETED;
+  return leaves ? [{ reservationId, names: [...WHILE_CONFIRMED] }] : [];
+}
 
 export function effectsOf(change: StatusChange, rules: EffectRules): Effects {
   const { reservationId, customerId, event } = change;
-  return { jobs: JOB_EFFECTS.flatMap((effect) => effect(change, rules)), live: { reservationId, customerId, event } };
+  return {
+    jobs: JOB_EFFECTS.flatMap((effect) => effect(change, rules)),
+    unschedule: unscheduled(change),
+    live: { reservationId, customerId, event },
+  };
 }

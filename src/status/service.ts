@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Types } from 'mongoose';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { intervalMs, type Config } from '../config.js';
 import type { DatabaseCapabilities } from '../db/connect.js';
 import { isDuplicateKey } from '../db/writes.js';
 import { Reservation, TRANSITION_SUBJECT_FIELDS, type ReservationDocument } from '../models/reservation.js';
@@ -31,14 +31,16 @@ import {
   type TransitionRequest,
 } from './claims.js';
 import { crashHook } from './crash-points.js';
-import { effectsOf, type LiveUpdate, type ScheduledJob, type StatusChange } from './effects.js';
+import { effectsOf, type LiveUpdate, type ScheduledJob, type StatusChange, type UnscheduledJobs } from './effects.js';
 import { TransitionError } from './errors.js';
-import { canTransition } from './lifecycle.js';
+import { canTransition, isTooEarly } from './lifecycle.js';
 import { newReference } from './reference.js';
 
 /** Schedules a job idempotently: at most one job per `uniqueKey`, whoever calls and however often. */
 export interface Scheduler {
   schedule(job: ScheduledJob): Promise<void>;
+  /** Removes a reservation's waiting jobs of these names (never a running one); removing none is no error. */
+  unschedule(jobs: UnscheduledJobs): Promise<void>;
 }
 
 /** Stores a change where every API server's subscribers get it; resolves once stored. */
@@ -55,7 +57,7 @@ export const systemClock: Clock = Object.freeze({ now: () => new Date() });
 export interface StatusServiceDeps {
   scheduler: Scheduler;
   publisher: Publisher;
-  config: Pick<Config, 'COMPLETION_GRACE_MINUTES' | 'CRASH_POINT'>;
+  config: Pick<Config, 'COMPLETION_GRACE_MINUTES' | 'REMINDER_OFFSETS' | 'CANCELLATION_CUTOFF' | 'CRASH_POINT'>;
   clock: Clock;
   /** What the database can take (src/db/connect.ts). */
   database: DatabaseCapabilities;
@@ -108,6 +110,16 @@ function asLeftBy(doc: ReservationDocument, version: number): ReservationDocumen
   return doc;
 }
 
+const isCustomer = (actor: string) => actor.startsWith('customer:');
+
+/**
+ * Whether a customer can no longer cancel a reservation starting at `startTime`: from CANCELLATION_CUTOFF before
+ * its start (0: from the start itself). Admins always can.
+ */
+export function cancellationClosed(startTime: Date, now: Date, c: Pick<Config, 'CANCELLATION_CUTOFF'>): boolean {
+  return now.getTime() >= startTime.getTime() - intervalMs(c.CANCELLATION_CUTOFF);
+}
+
 /** How long a change that lost its claim waits for the winner to apply before finishing the winner's change itself. */
 const STALLED_WINNER_MS = 2_000;
 
@@ -121,9 +133,10 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     const handedOver = await Promise.all(
       claims.map(async (claim) => {
         try {
-          const { jobs, live } = effectsOf(changeOf(claim), config);
-          // One change's own effects in order: its jobs, then its live event.
+          const { jobs, unschedule, live } = effectsOf(changeOf(claim), config);
+          // One change's own effects in order: its jobs, the jobs it makes pointless, then its live event.
           for (const job of jobs) await scheduler.schedule(job);
+          for (const pointless of unschedule) await scheduler.unschedule(pointless);
           await publisher.publish(live);
           return claim._id;
         } catch (err) {
@@ -183,6 +196,13 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
         if (!subject) throw new TransitionError('NOT_FOUND');
         const from = subject.status as ReservationStatus;
         if (!canTransition(from, args.to)) throw new TransitionError('INVALID_TRANSITION', from, args.to);
+        const now = clock.now();
+        if (isTooEarly(args.to, subject.startTime, now)) {
+          throw new TransitionError('INVALID_TRANSITION', from, args.to, 'A reservation can be marked as a no-show only after its start time');
+        }
+        if (args.to === ReservationStatus.CANCELLED && isCustomer(args.actor) && cancellationClosed(subject.startTime, now, config)) {
+          throw new TransitionError('CANCELLATION_CLOSED', from, args.to);
+        }
         const [won] = await changeStatuses([{ subject, to: args.to, actor: args.actor, reason: args.reason }]);
         if (won) return asLeftBy((await Reservation.findById(args.id))!, subject.version + 1);
         await settled(args.id, subject.version);

@@ -1,7 +1,7 @@
 // A headless browser for tests: Debian's Chromium (never a downloaded browser) driven by playwright-core, with
 // the network cut off at this machine, and GraphiQL's page as a user works it.
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Locator, type Page } from 'playwright-core';
 import { pollUntil } from './poll.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -29,8 +29,11 @@ const isLocal = (url: URL) => url.hostname === '127.0.0.1' || url.hostname === '
  * A browser context that can reach this machine only, as behind a firewall. Every request elsewhere (HTTP or
  * WebSocket) is refused and recorded in `blocked`, so a test can assert that the page needed none.
  */
-export async function offlineContext(browser: Browser): Promise<{ context: BrowserContext; blocked: string[] }> {
-  const context = await browser.newContext();
+export async function offlineContext(
+  browser: Browser,
+  options: BrowserContextOptions = {},
+): Promise<{ context: BrowserContext; blocked: string[] }> {
+  const context = await browser.newContext(options);
   const blocked: string[] = [];
   await context.route('**/*', (route) => {
     const url = new URL(route.request().url());

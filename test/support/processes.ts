@@ -31,6 +31,8 @@ export function stackEnv(mongoUri: string, extra: Record<string, string> = {}): 
     MAIL_FROM: 'Reservations <noreply@restaurant.test>',
     // Every test client signs up from 127.0.0.1; the limit's own tests set it (test/security-signup.test.ts).
     SIGNUP_MAX_PER_ADDRESS: '1000000',
+    // The manage links' base (required in production); a test that follows a link sets its server's own.
+    PUBLIC_URL: 'https://book.restaurant.test',
     ...extra,
   };
 }

@@ -16,6 +16,8 @@ export interface StubMessage {
   /** The email's headers (the request body's `headers`), not the HTTP request's. */
   headers: Record<string, string>;
   receivedAt: Date;
+  /** Attachments as sent (`content` in base64). */
+  attachments: { content: string; filename: string; type?: string; disposition?: string }[];
   /** The request body as SendGrid received it, for anything the fields above leave out. */
   body: SendGridBody;
 }
@@ -35,6 +37,9 @@ export interface SendGridStub {
   failNext(n: number, status?: number, message?: string): void;
   /** Resolves with the messages once `count` have been accepted in total; rejects after `timeoutMs`. */
   waitFor(count: number, timeoutMs?: number): Promise<StubMessage[]>;
+  /** Drops the delayed requests still pending without accepting them: the connection broke before the provider
+   *  took the message (what a sender killed mid-send leaves when the provider never got the whole request). */
+  abortPending(): void;
   /** Forgets messages, faults, delay and delayed answers still pending (between tests sharing one stub). */
   reset(): void;
   close(): Promise<void>;
@@ -182,6 +187,10 @@ export async function startSendGridStub(opts: { apiKey?: string } = {}): Promise
       });
     },
 
+    abortPending() {
+      dropPending();
+    },
+
     reset() {
       dropPending();
       messages.length = 0;
@@ -226,6 +235,11 @@ function validate(body: SendGridBody): { message: string; field: string } | unde
     return { message: 'Unless a valid template_id is provided, the content parameter is required.', field: 'content' };
   if (body.content[0]!.type !== 'text/plain' && body.content.some((c) => c.type === 'text/plain'))
     return { message: 'If present, text/plain content must be first, followed by any other content.', field: 'content' };
+  const attachments = (body.attachments ?? []) as { content?: unknown; filename?: unknown }[];
+  if (!Array.isArray(attachments) || attachments.some((x) => typeof x?.filename !== 'string' || !x.filename))
+    return { message: 'The attachment filename parameter is required.', field: 'attachments.filename' };
+  if (attachments.some((x) => typeof x.content !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(x.content)))
+    return { message: 'The attachment content must be base64 encoded.', field: 'attachments.content' };
   return undefined;
 }
 
@@ -240,6 +254,7 @@ function toMessage(body: SendGridBody): StubMessage {
     html: content('text/html'),
     text: content('text/plain'),
     customArgs: { ...body.custom_args, ...first?.custom_args },
+    attachments: (body.attachments ?? []) as StubMessage['attachments'],
     headers: { ...body.headers, ...first?.headers },
     receivedAt: new Date(),
     body,

@@ -83,7 +83,11 @@ export class ReservationResolver {
     }
   }
 
-  @Mutation(() => Reservation, { description: 'PENDING or CONFIRMED → CANCELLED, by an admin or its customer.' })
+  @Mutation(() => Reservation, {
+    description:
+      'PENDING or CONFIRMED → CANCELLED, by an admin or its customer. A customer cannot within CANCELLATION_CUTOFF of ' +
+      'the start (CANCELLATION_CLOSED); an admin always can.',
+  })
   async cancelReservation(
     @Arg('id', () => ID) id: string,
     @Arg('reason', () => String, { nullable: true }) reason: string | null | undefined,
@@ -102,6 +106,20 @@ export class ReservationResolver {
           // A customer's reach ends at their own reservations: another's is NOT_FOUND, not FORBIDDEN.
           scope: isAdmin(user) ? {} : { customer: user.id },
         }),
+      );
+    } catch (err) {
+      throw toGraphQLError(err);
+    }
+  }
+
+  @Mutation(() => Reservation, {
+    description: 'Admins only: CONFIRMED → NO_SHOW (the customer did not come), once its start time has passed.',
+  })
+  async markNoShow(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Reservation> {
+    const admin = requireAdmin(ctx.user);
+    try {
+      return reservationView(
+        await ctx.services.status.transition({ id: parseId(id), to: ReservationStatus.NO_SHOW, actor: actorOf(admin) }),
       );
     } catch (err) {
       throw toGraphQLError(err);

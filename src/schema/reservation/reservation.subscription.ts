@@ -46,6 +46,7 @@ export class ReservationSubscriptionResolver {
     // A subscription's context lives as long as the subscription: each event starts with an empty user cache
     // (fresh data, bounded memory), primed with the customer every local subscriber shares.
     ctx.loaders.user.clearAll();
+    ctx.loaders.noShowCount.clearAll();
     if (customer) ctx.loaders.user.prime(change.customerId, customer);
     // What every local subscriber receives of one change, built once for all of them: GraphQL execution only reads
     // it. (Building it per subscriber was a measurable share of fanning a change out to 1,000 of them.)

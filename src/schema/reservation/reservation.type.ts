@@ -3,7 +3,9 @@ import { ReservationStatus } from '../../models/status.js';
 
 registerEnumType(ReservationStatus, {
   name: 'ReservationStatus',
-  description: 'PENDING → CONFIRMED (an admin) → COMPLETED (automatic); PENDING or CONFIRMED → CANCELLED.',
+  description:
+    'PENDING → CONFIRMED (an admin) → COMPLETED (automatic); PENDING or CONFIRMED → CANCELLED; CONFIRMED → NO_SHOW ' +
+    '(an admin, after the start). COMPLETED, CANCELLED and NO_SHOW are final.',
 });
 
 @ObjectType({ description: 'One change of a reservation status, oldest first in `history`.' })

@@ -1,10 +1,10 @@
-import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { User as UserModel } from '../../models/user.js';
 import { DUMMY_HASH, verifyPassword } from '../../lib/password.js';
 import { createUser, DuplicateUserError } from '../../lib/users.js';
-import { issueToken } from '../auth.js';
+import { isAdmin, issueToken } from '../auth.js';
 import type { Context } from '../context.js';
-import { appError, badInput, ErrorCode, toGraphQLError } from '../errors.js';
+import { appError, badInput, ErrorCode, forbidden, toGraphQLError } from '../errors.js';
 import { AuthPayload, User } from './user.type.js';
 import { SignUpInput } from './sign-up.input.js';
 import { userView } from './user.view.js';
@@ -16,6 +16,14 @@ export class UserResolver {
     if (!ctx.user) return null;
     const u = await ctx.loaders.user.load(ctx.user.id.toString());
     return u ? userView(u) : null;
+  }
+
+  @FieldResolver(() => Int, { description: 'Reservations marked NO_SHOW. Visible to admins and to the user themself.' })
+  async noShowCount(@Root() u: User, @Ctx() ctx: Context): Promise<number> {
+    if (!ctx.user || (!isAdmin(ctx.user) && ctx.user.id.toHexString() !== u.id)) {
+      throw forbidden("Only admins and the user themself can see a user's no-shows");
+    }
+    return ctx.loaders.noShowCount.load(u.id);
   }
 
   @Mutation(() => AuthPayload, { description: 'Creates a customer account and logs it in.' })
