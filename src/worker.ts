@@ -22,6 +22,7 @@ import { defineCompleteReservation } from './jobs/complete-reservation.js';
 import type { DefineJob, JobContext } from './jobs/context.js';
 import { defineDispatchPendingEffects } from './jobs/dispatch-pending-effects.js';
 import { JOB } from './jobs/names.js';
+import { definePurgeJobHistory } from './jobs/purge-job-history.js';
 import { defineNewReservationAdminNotification } from './jobs/send-new-reservation-admin-notification.js';
 import { defineReservationStatusEmail } from './jobs/send-reservation-status-email.js';
 import { createServices, type Services } from './services.js';
@@ -33,6 +34,7 @@ const JOBS: readonly DefineJob[] = Object.freeze([
   defineCompleteReservation,
   defineCheckOverdueReservations,
   defineDispatchPendingEffects,
+  definePurgeJobHistory,
 ]);
 
 /** Running jobs get this long to finish on shutdown: inside lib/shutdown.ts's 10 s limit. */
@@ -70,6 +72,7 @@ export async function startWorker(services: Services): Promise<Worker> {
   await agenda.ready;
   await registerRecurring(agenda, JOB.checkOverdueReservations, c.COMPLETION_SWEEP_INTERVAL);
   await registerRecurring(agenda, JOB.dispatchPendingEffects, c.PENDING_EFFECTS_INTERVAL);
+  await registerRecurring(agenda, JOB.purgeJobHistory, c.JOB_HISTORY_PURGE_INTERVAL);
   await agenda.start();
 
   let stopping: Promise<void> | undefined;

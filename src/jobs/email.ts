@@ -29,8 +29,8 @@ export function emailJobOptions(c: Config) {
     lockLimit: 20,
     lockLifetime: intervalMs(c.JOB_LOCK_LIFETIME),
     backoff: emailBackoff(c),
-    // A sent email's record is its `emailDeliveries` attempts; failed jobs stay for Agendash and `failReason`.
-    removeOnComplete: true,
+    // Sent emails' jobs stay, for Agendash and `npm run jobs`, until purge-job-history removes them after
+    // JOB_HISTORY_RETENTION; failed ones stay until retried or deleted.
   };
 }
 
