@@ -1,10 +1,16 @@
 // Paged lists as clients read them: every connection offers Relay's `edges { cursor node }` beside `nodes`, and
 // Apollo Client 4's cache with `relayStylePagination()` (the set-up the README shows) pages through all of them.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { ApolloClient, HttpLink, InMemoryCache, gql as apolloGql } from '@apollo/client';
 import { relayStylePagination } from '@apollo/client/utilities';
 import { getNamedType, isListType, isNonNullType, isObjectType, type GraphQLObjectType } from 'graphql';
 import { createLiveHub } from '../src/live/channel.js';
 import { buildAppSchema } from '../src/schema/index.js';
+import { ROOT } from './support/processes.js';
 import { startStack, type TestStack } from './support/stack.js';
 
 test('every connection type has edges { cursor node } whose nodes are the type of its nodes', async () => {
@@ -76,3 +82,27 @@ describe('Apollo Client 4 with relayStylePagination()', () => {
     client.stop();
   });
 });
+
+test("the README's client set-up type-checks against Apollo Client 4 and graphql-ws", async () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const snippet = /```ts\n(import \{ ApolloClient[\s\S]*?)```/.exec(readme)?.[1];
+  expect(snippet).toContain('relayStylePagination');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'readme-client-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'client.ts'), snippet!);
+    fs.writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
+    fs.writeFileSync(
+      path.join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, lib: ['ES2023', 'DOM'], skipLibCheck: true, noEmit: true, types: [] },
+        files: ['client.ts'],
+      }),
+    );
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const result = await promisify(execFile)(process.execPath, [tsc, '-p', dir]).catch((err: { stdout: string; code: number }) => err);
+    expect((result as { stdout: string }).stdout).toBe('');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
