@@ -22,6 +22,7 @@ import { defineCompleteReservation } from './jobs/complete-reservation.js';
 import type { DefineJob, JobContext } from './jobs/context.js';
 import { defineDispatchPendingEffects } from './jobs/dispatch-pending-effects.js';
 import { JOB } from './jobs/names.js';
+import { keepFinishedCopies } from './jobs/history.js';
 import { definePurgeJobHistory } from './jobs/purge-job-history.js';
 import { defineNewReservationAdminNotification } from './jobs/send-new-reservation-admin-notification.js';
 import { defineReservationStatusEmail } from './jobs/send-reservation-status-email.js';
@@ -68,6 +69,7 @@ export async function startWorker(services: Services): Promise<Worker> {
   for (const define of JOBS) define(ctx);
   const agenda = services.agenda;
   logJobOutcomes(agenda, log);
+  keepFinishedCopies(agenda, [JOB.newReservationAdminNotification, JOB.reservationStatusEmail], log);
 
   await agenda.ready;
   await registerRecurring(agenda, JOB.checkOverdueReservations, c.COMPLETION_SWEEP_INTERVAL);

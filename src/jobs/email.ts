@@ -29,8 +29,9 @@ export function emailJobOptions(c: Config) {
     lockLimit: 20,
     lockLifetime: intervalMs(c.JOB_LOCK_LIFETIME),
     backoff: emailBackoff(c),
-    // Sent emails' jobs stay, for Agendash and `npm run jobs`, until purge-job-history removes them after
-    // JOB_HISTORY_RETENTION; failed ones stay until retried or deleted.
+    // A sent email's job is removed, and a finished copy of it kept in its place (jobs/history.ts) for Agendash
+    // and `npm run jobs` until purge-job-history removes it; failed jobs stay until retried or deleted.
+    removeOnComplete: true,
   };
 }
 

@@ -8,7 +8,7 @@ const jobs = () => mongoose.connection.collection(AGENDA_COLLECTION);
 
 /**
  * Resolves once no email job is waiting or running: every email scheduled so far has been sent or given up.
- * Finished email jobs stay (JOB_HISTORY_RETENTION) with no next run and no lock: what is counted is pending or running.
+ * Email jobs are removed once they succeed, so what is left is pending, running or failed.
  */
 export function emailJobsSettled(timeoutMs = 10_000): Promise<number> {
   return pollUntil(
