@@ -69,7 +69,7 @@ export async function startWorker(services: Services): Promise<Worker> {
   for (const define of JOBS) define(ctx);
   const agenda = services.agenda;
   logJobOutcomes(agenda, log);
-  keepFinishedCopies(agenda, [JOB.newReservationAdminNotification, JOB.reservationStatusEmail], log);
+  const copies = keepFinishedCopies(agenda, [JOB.newReservationAdminNotification, JOB.reservationStatusEmail], log);
 
   await agenda.ready;
   await registerRecurring(agenda, JOB.checkOverdueReservations, c.COMPLETION_SWEEP_INTERVAL);
@@ -78,7 +78,7 @@ export async function startWorker(services: Services): Promise<Worker> {
   await agenda.start();
 
   let stopping: Promise<void> | undefined;
-  return { agenda, stop: () => (stopping ??= drain(agenda, log)) };
+  return { agenda, stop: () => (stopping ??= drain(agenda, log).finally(() => copies.stop())) };
 }
 
 async function drain(agenda: Agenda, log: Logger): Promise<void> {
