@@ -22,6 +22,7 @@ import { createSignUpLimiter } from './security/signup-limits.js';
 import { graphqlIde } from './ide/index.js';
 import { startSubscriptionServer } from './live/subscription-server.js';
 import { healthRoutes } from './admin/health.js';
+import { jobEventsFeed } from './admin/job-events.js';
 import { JOBS_DASHBOARD_PATH, jobsDashboard } from './admin/jobs-dashboard.js';
 import { MANAGE_PATH, manageRoutes } from './manage/routes.js';
 import type { Services } from './services.js';
@@ -83,7 +84,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   let stopping: Promise<void> | undefined;
   const { agenda } = services;
   app.use(healthRoutes({ agenda, isShuttingDown: () => stopping !== undefined }));
-  app.use(JOBS_DASHBOARD_PATH, jobsDashboard({ agenda, config: c, log, loginLimiter: api.loginLimiter }));
+  const jobEvents = jobEventsFeed(log);
+  app.use(JOBS_DASHBOARD_PATH, jobsDashboard({ agenda, config: c, log, loginLimiter: api.loginLimiter, events: jobEvents.handler }));
 
   // Customers' self-service from the link in their emails (src/manage/): a page, not part of the GraphQL API.
   app.use(MANAGE_PATH, manageRoutes({ config: c, status: services.status, clock: services.clock, log: log.child({ component: 'manage' }) }));
@@ -119,6 +121,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     url,
     port: addr.port,
     httpServer,
-    stop: () => (stopping ??= apollo.stop()),
+    // The dashboard's event streams never end by themselves: ended first, so the HTTP drain need not wait for them.
+    stop: () => (stopping ??= (jobEvents.close(), apollo.stop())),
   };
 }

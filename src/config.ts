@@ -165,6 +165,10 @@ export const configSchema = z
     // Above the longest a healthy process takes (a sweep batch on a loaded server takes seconds): a live process's
     // change handed over twice is harmless but wasted work, and under load it would add to the load.
     PENDING_EFFECTS_AFTER: interval('30 seconds'),
+    // Finished jobs (sent emails, …) stay visible in Agendash and `npm run jobs` this long; then purge-job-history,
+    // every JOB_HISTORY_PURGE_INTERVAL, removes them. Failed jobs stay until retried or deleted.
+    JOB_HISTORY_RETENTION: interval('7 days'),
+    JOB_HISTORY_PURGE_INTERVAL: interval('1 hour'),
     // Tests only (refused otherwise): the process kills itself at this step of a status change or an email
     // delivery, optionally only for changes to one status: `after-claim`, `after-apply:CONFIRMED`, … (status/crash-points.ts).
     CRASH_POINT: z.preprocess(

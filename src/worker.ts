@@ -22,6 +22,8 @@ import { defineCompleteReservation } from './jobs/complete-reservation.js';
 import type { DefineJob, JobContext } from './jobs/context.js';
 import { defineDispatchPendingEffects } from './jobs/dispatch-pending-effects.js';
 import { JOB } from './jobs/names.js';
+import { keepFinishedCopies } from './jobs/history.js';
+import { definePurgeJobHistory } from './jobs/purge-job-history.js';
 import { defineNewReservationAdminNotification } from './jobs/send-new-reservation-admin-notification.js';
 import { defineReservationStatusEmail } from './jobs/send-reservation-status-email.js';
 import { defineSendReservationReminder } from './jobs/send-reservation-reminder.js';
@@ -35,6 +37,7 @@ const JOBS: readonly DefineJob[] = Object.freeze([
   defineCompleteReservation,
   defineCheckOverdueReservations,
   defineDispatchPendingEffects,
+  definePurgeJobHistory,
 ]);
 
 /** Running jobs get this long to finish on shutdown: inside lib/shutdown.ts's 10 s limit. */
@@ -68,15 +71,17 @@ export async function startWorker(services: Services): Promise<Worker> {
   for (const define of JOBS) define(ctx);
   const agenda = services.agenda;
   logJobOutcomes(agenda, log);
+  const copies = keepFinishedCopies(agenda, [JOB.newReservationAdminNotification, JOB.reservationStatusEmail], log);
 
   await agenda.ready;
   await ensureJobIndexes();
   await registerRecurring(agenda, JOB.checkOverdueReservations, c.COMPLETION_SWEEP_INTERVAL);
   await registerRecurring(agenda, JOB.dispatchPendingEffects, c.PENDING_EFFECTS_INTERVAL);
+  await registerRecurring(agenda, JOB.purgeJobHistory, c.JOB_HISTORY_PURGE_INTERVAL);
   await agenda.start();
 
   let stopping: Promise<void> | undefined;
-  return { agenda, stop: () => (stopping ??= drain(agenda, log)) };
+  return { agenda, stop: () => (stopping ??= drain(agenda, log).finally(() => copies.stop())) };
 }
 
 async function drain(agenda: Agenda, log: Logger): Promise<void> {

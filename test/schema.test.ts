@@ -17,7 +17,8 @@ type Reservation { id: ID!  reference: String!  customer: User!  startTime: Date
 type ReservationEvent { id: ID!  from: ReservationStatus  to: ReservationStatus!  at: DateTimeISO!
                         actor: String!  reason: String }
 type ReservationStatusChange { reservation: Reservation!  event: ReservationEvent! }
-type ReservationConnection { nodes: [Reservation!]!  pageInfo: PageInfo!  totalCount: Int! }
+type ReservationConnection { nodes: [Reservation!]!  edges: [ReservationEdge!]!  pageInfo: PageInfo!  totalCount: Int! }
+type ReservationEdge { cursor: String!  node: Reservation! }
 type PageInfo { hasNextPage: Boolean!  endCursor: String }
 type AuthPayload { token: String!  user: User! }
 input SignUpInput { email: String!  username: String!  password: String!  firstName: String  lastName: String }

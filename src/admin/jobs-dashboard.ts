@@ -13,7 +13,14 @@ import { clusterStatus } from './cluster-status.js';
 export const JOBS_DASHBOARD_PATH = '/admin/jobs';
 
 /** The dashboard's router, to mount at JOBS_DASHBOARD_PATH. */
-export function jobsDashboard(opts: { agenda: Agenda; config: Config; log: Logger; loginLimiter: LoginLimiter }): Router {
+export function jobsDashboard(opts: {
+  agenda: Agenda;
+  config: Config;
+  log: Logger;
+  loginLimiter: LoginLimiter;
+  /** The live feed (GET …/api/events, ./job-events.ts): Agendash's own needs a notification channel we lack. */
+  events: RequestHandler;
+}): Router {
   const router = express.Router();
   router.use(trailingSlash());
   router.use(adminOnly({ config: opts.config, log: opts.log, loginLimiter: opts.loginLimiter }));
@@ -25,6 +32,7 @@ export function jobsDashboard(opts: { agenda: Agenda; config: Config; log: Logge
     next();
   });
   router.get('/api/stats', clusterStatus(opts.agenda));
+  router.get('/api/events', opts.events);
   router.use(createExpressMiddleware(opts.agenda));
   return router;
 }

@@ -11,10 +11,18 @@ import { createUser, DuplicateUserError } from '../lib/users.js';
 const usage = 'usage: npm run create-admin -- --email <email> --password <password> [--username <name>]';
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { email: { type: 'string' }, password: { type: 'string' }, username: { type: 'string' } },
-    strict: true,
-  });
+  let values: { email?: string; password?: string; username?: string };
+  try {
+    ({ values } = parseArgs({
+      options: { email: { type: 'string' }, password: { type: 'string' }, username: { type: 'string' } },
+      strict: true,
+    }));
+  } catch (err) {
+    // `[--username U]` pasted from a usage line, brackets and all, lands here.
+    const brackets = process.argv.some((a) => a.startsWith('[') || a.endsWith(']'));
+    const hint = brackets ? '\n(square brackets in the usage mark an optional part: type --username boss, without them)' : '';
+    return fail(`${(err as Error).message.split('\n')[0]}${hint}\n${usage}`);
+  }
   const email = values.email?.trim().toLowerCase();
   const password = values.password;
   if (!email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return fail(`a valid --email is required\n${usage}`);

@@ -103,5 +103,5 @@ export async function recordResult(job: Job<unknown>, result: string): Promise<v
   await agendaJobs().updateOne({ _id: new Types.ObjectId(String(job.attrs._id)) }, { $set: { data } });
 }
 
-/** Agenda's collection, for the two writes Agenda has no API for (on the connection the models share). */
-const agendaJobs = () => mongoose.connection.collection(AGENDA_COLLECTION);
+/** Agenda's collection, for what Agenda has no API for (on the connection the models share). */
+export const agendaJobs = () => mongoose.connection.collection(AGENDA_COLLECTION);

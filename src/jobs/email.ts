@@ -34,7 +34,8 @@ export function emailJobOptions(c: Config) {
     lockLimit: 20,
     lockLifetime: intervalMs(c.JOB_LOCK_LIFETIME),
     backoff: emailBackoff(c),
-    // A sent email's record is its `emailDeliveries` attempts; failed jobs stay for Agendash and `failReason`.
+    // A sent email's job is removed, and a finished copy of it kept in its place (jobs/history.ts) for Agendash
+    // and `npm run jobs` until purge-job-history removes it; failed jobs stay until retried or deleted.
     removeOnComplete: true,
   };
 }

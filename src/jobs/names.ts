@@ -6,5 +6,6 @@ export const JOB = Object.freeze({
   completeReservation: 'complete-reservation',
   checkOverdueReservations: 'check-overdue-reservations',
   dispatchPendingEffects: 'dispatch-pending-effects',
+  purgeJobHistory: 'purge-job-history',
 } as const);
 export type JobName = (typeof JOB)[keyof typeof JOB];

@@ -4,6 +4,7 @@ import { Reservation as ReservationModel } from '../../models/reservation.js';
 import { ReservationStatus } from '../../models/status.js';
 import { actorOf, isAdmin, requireAdmin, requireUser } from '../auth.js';
 import type { Context } from '../context.js';
+import { connectionOf } from '../connection.js';
 import { badInput, toGraphQLError } from '../errors.js';
 import { parseId } from '../ids.js';
 import { User } from '../user/user.type.js';
@@ -46,11 +47,12 @@ export class ReservationResolver {
       ReservationModel.countDocuments(filter),
     ]);
     const hasNextPage = docs.length > first;
-    const nodes = docs.slice(0, first);
-    const last = nodes[nodes.length - 1];
+    const edges = docs.slice(0, first).map((doc) => ({
+      cursor: encodeCursor({ startTime: doc.startTime, id: doc._id }),
+      node: reservationView(doc),
+    }));
     return {
-      nodes: nodes.map(reservationView),
-      pageInfo: { hasNextPage, endCursor: last ? encodeCursor({ startTime: last.startTime, id: last._id }) : null },
+      ...connectionOf(edges, hasNextPage),
       totalCount,
     };
   }

@@ -1,5 +1,6 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { ReservationStatus } from '../../models/status.js';
+import { Connection } from '../connection.js';
 
 registerEnumType(ReservationStatus, {
   name: 'ReservationStatus',
@@ -64,23 +65,8 @@ export class Reservation {
   history!: ReservationEvent[];
 }
 
-@ObjectType()
-export class PageInfo {
-  @Field()
-  hasNextPage!: boolean;
-
-  @Field(() => String, { nullable: true })
-  endCursor?: string | null;
-}
-
-@ObjectType()
-export class ReservationConnection {
-  @Field(() => [Reservation])
-  nodes!: Reservation[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
+@ObjectType({ description: 'A page of reservations: `nodes`, or `edges { cursor node }`, and `pageInfo`.' })
+export class ReservationConnection extends Connection(Reservation, 'Reservation') {
   @Field(() => Int, { description: 'All reservations matching the filters, across pages.' })
   totalCount!: number;
 }
