@@ -23,10 +23,10 @@
 import { MongoClient } from 'mongodb';
 import { Types } from 'mongoose';
 import type { BenchContext, Benchmark } from './support/harness.js';
-import { dropDatabase, median, serviceEnv, sig } from './support/harness.js';
+import { dropDatabase, serviceEnv, sig } from './support/harness.js';
 import { describeCommands, processCpuMs, startCommandProxy, type CommandProxy } from '../test/support/command-proxy.js';
 import { insertConfirmed } from '../test/support/fixtures.js';
-import { createAdmin, gqlData, signUp } from '../test/support/graphql.js';
+import { createAdmin, gqlData, gqlTimed, signUp } from '../test/support/graphql.js';
 import { pollUntil, sleep } from '../test/support/poll.js';
 import { startApiProcess, startWorkerProcess, stopProcess, type Proc } from '../test/support/processes.js';
 import { startSendGridStub } from '../test/support/sendgrid-stub.js';
@@ -122,18 +122,31 @@ export const cost: Benchmark = {
        * Runs `op` n times one after another, then waits for `settled`; records the operation's rows. `op` resolves
        * when its response has arrived.
        */
-      const measure = async (variant: keyof typeof TARGETS | 'sweep-batch', count: number, op: (i: number) => Promise<void>, settled: () => Promise<void>, perOp = count) => {
+      const measure = async (
+        variant: keyof typeof TARGETS | 'sweep-batch',
+        count: number,
+        op: (i: number) => Promise<{ sentAt: number; answeredAt: number } | void>,
+        settled: () => Promise<void>,
+        perOp = count,
+        /** Between operations: the one before has handed its effects over, so its commands after the response do
+         *  not fall into the next one's request path. */
+        handedOver = async () => {},
+      ) => {
         const windows: [number, number][] = [];
         const from = await sample();
         for (let i = 0; i < count; i++) {
-          const t0 = performance.now();
-          await op(i);
-          windows.push([t0, performance.now()]);
+          const timed = await op(i);
+          if (timed) windows.push([timed.sentAt, timed.answeredAt]);
+          await handedOver();
         }
         await settled();
         const to = await sample();
         const seconds = (to.t - from.t) / 1000;
         const requestPath = windows.flatMap(([a, b]) => apiProxy.between(a, b));
+        if (process.env.COST_DEBUG && windows[0]) {
+          const [a, b] = windows[0];
+          ctx.log(`${variant} first request ${sig(b - a)} ms: ${apiProxy.between(a - 5, b + 30).map((c) => `${sig(c.at - a)} ${c.name} ${c.collection ?? ''}`).join(' | ')}`);
+        }
         const api = apiProxy.between(from.t, to.t);
         const wrk = workerProxy.between(from.t, to.t);
         const total = (api.length + wrk.length - (idle.apiCommandsPerS + idle.workerCommandsPerS) * seconds) / perOp;
@@ -175,12 +188,25 @@ export const cost: Benchmark = {
       await measure(
         'createReservation',
         n,
-        async () => void created.push((await gqlData(url, CREATE, { input: { startTime, partySize: 2 } }, customer.token)).createReservation.id),
+        async () => {
+          const r = await gqlTimed(url, CREATE, { input: { startTime, partySize: 2 } }, customer.token);
+          created.push(r.data.createReservation.id);
+          return r;
+        },
         () => settle(db, stub, expected),
+        n,
+        () => dispatched(db),
       );
       expected += n;
-      await measure('confirmReservation', n, async (i) => void (await gqlData(url, CONFIRM, { id: created[i] }, admin.token)), () => settle(db, stub, expected));
-      await measure('reservations', n, async () => void (await gqlData(url, LIST, {}, admin.token)), async () => sleep(200));
+      await measure(
+        'confirmReservation',
+        n,
+        (i) => gqlTimed(url, CONFIRM, { id: created[i] }, admin.token),
+        () => settle(db, stub, expected),
+        n,
+        () => dispatched(db),
+      );
+      await measure('reservations', n, () => gqlTimed(url, LIST, {}, admin.token), async () => sleep(200));
 
       // One sweep: `sweepBatches` batches of overdue CONFIRMED reservations, started by hand.
       const overdue = SWEEP_BATCH * sweepBatches;
@@ -208,6 +234,11 @@ export const cost: Benchmark = {
     }
   },
 };
+
+/** Every change's effects handed over (its claim marked dispatched), checked on the bench's own connection. */
+async function dispatched(db: ReturnType<MongoClient['db']>): Promise<void> {
+  await pollUntil(() => db.collection('statusclaims').countDocuments({ dispatched: false }), (c) => c === 0, 'every change dispatched', 60_000, 5);
+}
 
 /** Every email out and every change dispatched, then a moment for the live feeds to read the last events. */
 async function settle(db: ReturnType<MongoClient['db']>, stub: { messages: unknown[] }, emails: number): Promise<void> {

@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { LiveChange } from '../live/channel.js';
 import { User, type UserDocument } from '../models/user.js';
 import type { LoginLimiter } from '../security/login-limits.js';
-import type { StatusService } from '../status/service.js';
+import type { AfterCommit, StatusService } from '../status/service.js';
 import type { AuthUser } from './auth.js';
 import type { ReservationStatusChange } from './reservation/reservation.type.js';
 import type { User as UserView } from './user/user.type.js';
@@ -32,6 +32,8 @@ export interface Context {
   services: ApiServices;
   /** The client's address key (security/login-limits.ts), when the transport knows it. */
   clientAddress?: string;
+  /** HTTP: runs work once the response is sent (a change's hand-over of its effects); absent elsewhere. */
+  afterResponse?: AfterCommit;
 }
 
 export function createSharedViews(): SharedViews {
@@ -49,6 +51,27 @@ export function createLoaders() {
   };
 }
 
-export function createContext(user: AuthUser | undefined, services: ApiServices, clientAddress?: string): Context {
-  return { user, loaders: createLoaders(), services, ...(clientAddress ? { clientAddress } : {}) };
+export function createContext(
+  user: AuthUser | undefined,
+  services: ApiServices,
+  clientAddress?: string,
+  afterResponse?: AfterCommit,
+): Context {
+  return { user, loaders: createLoaders(), services, ...(clientAddress ? { clientAddress } : {}), ...(afterResponse ? { afterResponse } : {}) };
+}
+
+/**
+ * Work queued during a request, run once its response has gone out (or its client has gone away: the work is a
+ * committed change's, it runs either way). What the response waits for is then only the commit itself.
+ */
+export function afterResponseOf(res: { once(event: 'finish' | 'close', listener: () => void): unknown }): AfterCommit {
+  const queued: (() => Promise<void>)[] = [];
+  let sent = false;
+  const run = () => {
+    sent = true;
+    for (const work of queued.splice(0)) void work();
+  };
+  res.once('finish', run);
+  res.once('close', run);
+  return (work) => (sent ? void work() : void queued.push(work));
 }

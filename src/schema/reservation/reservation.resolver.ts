@@ -67,6 +67,7 @@ export class ReservationResolver {
       partySize: input.partySize ?? 1,
       notes: input.notes,
       actor: actorOf(user),
+      afterCommit: ctx.afterResponse,
     });
     return reservationView(doc);
   }
@@ -76,7 +77,12 @@ export class ReservationResolver {
     const admin = requireAdmin(ctx.user);
     try {
       return reservationView(
-        await ctx.services.status.transition({ id: parseId(id), to: ReservationStatus.CONFIRMED, actor: actorOf(admin) }),
+        await ctx.services.status.transition({
+          id: parseId(id),
+          to: ReservationStatus.CONFIRMED,
+          actor: actorOf(admin),
+          afterCommit: ctx.afterResponse,
+        }),
       );
     } catch (err) {
       throw toGraphQLError(err);
@@ -101,6 +107,7 @@ export class ReservationResolver {
           reason: trimmed,
           // A customer's reach ends at their own reservations: another's is NOT_FOUND, not FORBIDDEN.
           scope: isAdmin(user) ? {} : { customer: user.id },
+          afterCommit: ctx.afterResponse,
         }),
       );
     } catch (err) {
