@@ -142,7 +142,7 @@ export const cost: Benchmark = {
         await settled();
         const to = await sample();
         const seconds = (to.t - from.t) / 1000;
-        const requestPath = windows.flatMap(([a, b]) => apiProxy.between(a, b));
+        const requestPath = windows.flatMap(([a, b]) => apiProxy.requestPath(a, b));
         if (process.env.COST_DEBUG && windows[0]) {
           const [a, b] = windows[0];
           ctx.log(`${variant} first request ${sig(b - a)} ms: ${apiProxy.between(a - 5, b + 30).map((c) => `${sig(c.at - a)} ${c.name} ${c.collection ?? ''}`).join(' | ')}`);

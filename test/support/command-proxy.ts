@@ -24,6 +24,12 @@ const CONNECTION_UPKEEP = new Set(['hello', 'ismaster', 'isMaster', 'saslStart',
 
 export const isUpkeep = (c: WireCommand) => CONNECTION_UPKEEP.has(c.name);
 
+/**
+ * An API server's live feed waiting for the next event (src/live/feed.ts): one getMore on the live events
+ * collection is always in flight, whatever requests come and go. Its rate is the idle cost, not a request's.
+ */
+export const isFeedWait = (c: WireCommand) => c.name === 'getMore' && c.collection === 'liveEvents';
+
 export interface CommandProxy {
   /** `targetUri` with its host and port replaced by the proxy's. */
   uri: string;
@@ -31,6 +37,9 @@ export interface CommandProxy {
   commands: WireCommand[];
   /** The application's commands (upkeep left out) that arrived in [from, to). */
   between(from: number, to?: number): WireCommand[];
+  /** What a request sent before its response, the request sent at `from` and answered at `to`: the commands
+   *  in between, less upkeep and the live feed's standing wait (isFeedWait). */
+  requestPath(from: number, to: number): WireCommand[];
   close(): Promise<void>;
 }
 
@@ -55,8 +64,33 @@ function commandOf(msg: Buffer, at: number): WireCommand | undefined {
   if (type === 0x02) {
     const len = msg.readInt32LE(end + 1);
     collection = msg.toString('utf8', end + 5, end + 5 + len - 1);
+  } else if (name === 'getMore') {
+    collection = stringField(msg, offset, 'collection');
   }
   return { at, name, ...(collection ? { collection } : {}) };
+}
+
+/** Fixed sizes of the BSON element types a command's top level holds, beside strings and documents. */
+const FIXED: Record<number, number> = { 0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x0a: 0, 0x10: 4, 0x11: 8, 0x12: 8, 0x13: 16 };
+
+/** The string field `field` of the top-level BSON document whose first element starts at `offset`. */
+function stringField(msg: Buffer, offset: number, field: string): string | undefined {
+  while (offset < msg.length && msg[offset] !== 0) {
+    const type = msg[offset]!;
+    const end = msg.indexOf(0, offset + 1);
+    const key = msg.toString('utf8', offset + 1, end);
+    let size: number;
+    if (type === 0x02) {
+      const len = msg.readInt32LE(end + 1);
+      if (key === field) return msg.toString('utf8', end + 5, end + 5 + len - 1);
+      size = 4 + len;
+    } else if (type === 0x03 || type === 0x04) size = msg.readInt32LE(end + 1);
+    else if (type === 0x05) size = 4 + 1 + msg.readInt32LE(end + 1);
+    else if (type in FIXED) size = FIXED[type]!;
+    else return undefined;
+    offset = end + 1 + size;
+  }
+  return undefined;
 }
 
 export async function startCommandProxy(targetUri: string): Promise<CommandProxy> {
@@ -99,6 +133,7 @@ export async function startCommandProxy(targetUri: string): Promise<CommandProxy
     uri: proxied.toString(),
     commands,
     between: (from, to = Infinity) => commands.filter((c) => c.at >= from && c.at < to && !isUpkeep(c)),
+    requestPath: (from, to) => commands.filter((c) => c.at >= from && c.at < to && !isUpkeep(c) && !isFeedWait(c)),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
