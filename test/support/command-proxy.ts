@@ -25,10 +25,12 @@ const CONNECTION_UPKEEP = new Set(['hello', 'ismaster', 'isMaster', 'saslStart',
 export const isUpkeep = (c: WireCommand) => CONNECTION_UPKEEP.has(c.name);
 
 /**
- * An API server's live feed waiting for the next event (src/live/feed.ts): one getMore on the live events
- * collection is always in flight, whatever requests come and go. Its rate is the idle cost, not a request's.
+ * An API server's live feed reading (src/live/feed.ts): its tail's getMore always in flight, and its look for the
+ * next number every few quiet seconds — on the feed's own schedule, whatever requests come and go; idle cost,
+ * not a request's. (A request never reads live events: its own live event is stored after its response.)
  */
-export const isFeedWait = (c: WireCommand) => c.name === 'getMore' && c.collection === 'liveEvents';
+export const isLiveFeedRead = (c: WireCommand) => c.collection === 'liveEvents' && FEED_READS.has(c.name);
+const FEED_READS = new Set(['find', 'getMore', 'killCursors']);
 
 export interface CommandProxy {
   /** `targetUri` with its host and port replaced by the proxy's. */
@@ -38,7 +40,7 @@ export interface CommandProxy {
   /** The application's commands (upkeep left out) that arrived in [from, to). */
   between(from: number, to?: number): WireCommand[];
   /** What a request sent before its response, the request sent at `from` and answered at `to`: the commands
-   *  in between, less upkeep and the live feed's standing wait (isFeedWait). */
+   *  in between, less upkeep and the live feed's reads (isLiveFeedRead). */
   requestPath(from: number, to: number): WireCommand[];
   close(): Promise<void>;
 }
@@ -133,7 +135,7 @@ export async function startCommandProxy(targetUri: string): Promise<CommandProxy
     uri: proxied.toString(),
     commands,
     between: (from, to = Infinity) => commands.filter((c) => c.at >= from && c.at < to && !isUpkeep(c)),
-    requestPath: (from, to) => commands.filter((c) => c.at >= from && c.at < to && !isUpkeep(c) && !isFeedWait(c)),
+    requestPath: (from, to) => commands.filter((c) => c.at >= from && c.at < to && !isUpkeep(c) && !isLiveFeedRead(c)),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
