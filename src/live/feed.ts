@@ -16,6 +16,10 @@
 // after a drop; or still empty, where a tailable cursor dies at once on MongoDB and cannot resume on FerretDB),
 // the feed polls n + 1 every poll interval as before, and tries the tail again every few seconds. A change
 // published by this very process then wakes it at once.
+//
+// Tailing is for servers whose awaitData cursors wait at no cost (`tail`, from DatabaseCapabilities): MongoDB.
+// FerretDB 1.24 re-runs a tailing cursor's query every 10 ms on its side, which costs it far more than the
+// polling here (src/db/connect.ts has the figures), so on FerretDB the feed polls.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mongo } from 'mongoose';
 import type { Logger } from 'pino';
@@ -30,6 +34,11 @@ export interface FeedOptions {
   log: Logger;
   /** Pause after reading everything there was: most of the delivery delay of other processes' changes. */
   pollIntervalMs?: number;
+  /**
+   * Tail the collection (where the server's awaitData cursors wait at no cost: DatabaseCapabilities.tailableCursors)
+   * rather than poll it. Default: poll.
+   */
+  tail?: boolean;
 }
 
 export interface Feed {
@@ -207,7 +216,7 @@ export function startFeed(opts: FeedOptions): Feed {
           last = await lastSequenceNumber();
           markStarted();
         }
-        if (tailRefusedAt === undefined || Date.now() - tailRefusedAt >= RESYNC_MS) {
+        if (opts.tail && (tailRefusedAt === undefined || Date.now() - tailRefusedAt >= RESYNC_MS)) {
           // Failing, the feed polls until its next try: the tail's trouble (a server that refuses it) holds up nothing.
           tailRefusedAt = Date.now();
           if (await tail()) {

@@ -41,7 +41,7 @@ export const testLogger = (c: Config) => pino({ level: c.LOG_LEVEL });
  */
 export async function startInProcessApi(config: Config, db: Database, opts: { port?: number; host?: string } = {}): Promise<InProcessApi> {
   const services = createServices(config, db, testLogger(config));
-  const live = startLiveChannel({ publisher: services.publisher, log: services.log });
+  const live = startLiveChannel({ publisher: services.publisher, log: services.log, tail: db.capabilities.tailableCursors });
   await live.started;
   const api = await startApiServer({ services, hub: live.hub, port: opts.port ?? 0, host: opts.host ?? '127.0.0.1' });
   return {
