@@ -26,8 +26,8 @@ export { RETAINED_EVENTS } from './live-event.model.js';
 const PRUNE_EVERY = 50;
 /** Each failed attempt means another publisher succeeded; this many in a row means something else is wrong. */
 const MAX_ATTEMPTS = 50;
-/** Changes stored by one insert at most. */
-const MAX_GROUP = 100;
+/** Changes stored by one insert at most: a whole sweep batch (COMPLETION_BATCH_SIZE ≤ 1000) in one command. */
+const MAX_GROUP = 1000;
 
 type EventFields = ReturnType<typeof eventFields>;
 
