@@ -67,6 +67,9 @@ export class LivePublisher implements Publisher {
 
   async #flush(): Promise<void> {
     this.#flushing = true;
+    // What else is published in this same turn joins the first group (a sweep batch hands over all its changes
+    // at once): one insert for all of them rather than one for the first and one for the rest.
+    await Promise.resolve();
     try {
       while (this.#queue.length > 0) {
         const group = this.#queue.splice(0, MAX_GROUP);
