@@ -6,7 +6,8 @@
 //             INVALID_TRANSITION (or retry from the new status) with nothing written — no event, no email.
 //   apply     status and history event in one document write.
 //   hand over the change's effects (effects.ts): its jobs to the scheduler, its live event to the publisher;
-//             then the claim is marked dispatched.
+//             then the claim is marked dispatched. A mutation over HTTP does this after its response has gone out
+//             (`afterCommit`): the response waits for the commit (claim + apply) only.
 //
 // A process that dies between any two steps leaves an undispatched claim; `dispatchPendingEffects` (run by the
 // worker's `dispatch-pending-effects` job) finishes it: applies it if it was not applied, hands over its effects.
