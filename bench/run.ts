@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { apiCreate } from './api-create.js';
+import { cost } from './cost.js';
 import { emailLatency } from './email-latency.js';
 import { emailRender } from './email-render.js';
 import { fanout } from './fanout.js';
@@ -29,7 +30,7 @@ import { sweep } from './sweep.js';
 import { databaseUri } from '../test/support/mongo.js';
 import { killAllProcesses, ROOT } from '../test/support/processes.js';
 
-const BENCHMARKS: Benchmark[] = [sweep, emailRender, apiCreate, fanout, emailLatency];
+const BENCHMARKS: Benchmark[] = [cost, sweep, emailRender, apiCreate, fanout, emailLatency];
 
 interface Cli extends RunOptions {
   only?: string[];

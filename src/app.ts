@@ -10,7 +10,7 @@ import { GraphQLError } from 'graphql';
 import type { Hub } from './live/hub.js';
 import type { LiveChange } from './live/channel.js';
 import { buildAppSchema } from './schema/index.js';
-import { createContext, createSharedViews, type ApiServices, type Context } from './schema/context.js';
+import { afterResponseOf, createContext, createSharedViews, type ApiServices, type Context } from './schema/context.js';
 import { userFromAuthorization } from './schema/auth.js';
 import { formatError } from './schema/errors.js';
 import { operationLog } from './schema/operation-log.js';
@@ -95,9 +95,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     '/graphql',
     ...graphqlRequestGuards(c, log),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
+      context: async ({ req, res }) => {
         try {
-          return createContext(await userFromAuthorization(req.headers.authorization, c), api, addressKey(req.ip));
+          return createContext(await userFromAuthorization(req.headers.authorization, c), api, {
+            clientAddress: addressKey(req.ip),
+            afterResponse: afterResponseOf(res),
+          });
         } catch (err) {
           // A bad token is the client's problem: 401, not Apollo's default 500 for context failures.
           if (err instanceof GraphQLError) {

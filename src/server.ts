@@ -41,7 +41,11 @@ async function main(): Promise<void> {
     shutdown.add('database connection', () => disconnectDatabase(), 1);
     // In the all-in-one mode this process is also the worker: its Agenda runs jobs, named like a worker's.
     const services = createServices(c, db, log, allInOne ? { agendaName: workerAgendaName() } : {});
-    const live = startLiveChannel({ publisher: services.publisher, log: log.child({ component: 'live' }) });
+    const live = startLiveChannel({
+      publisher: services.publisher,
+      log: log.child({ component: 'live' }),
+      tail: db.capabilities.tailableCursors,
+    });
     shutdown.add('live channel', async () => live.stop(), 2);
     // Before anyone can subscribe: a subscription must see every change made after it started.
     await live.started;

@@ -48,6 +48,8 @@ export async function completeOverdueReservations(opts: {
     )
       .sort({ startTime: 1, _id: 1 })
       .limit(opts.batchSize)
+      // The whole batch in the first reply: the driver's default (101) would cost a getMore per batch.
+      .batchSize(opts.batchSize)
       .lean();
     if (subjects.length === 0) return completed;
     const newest = subjects.at(-1)!;
@@ -61,6 +63,19 @@ export async function completeOverdueReservations(opts: {
   }
 }
 
+/**
+ * Keeps the job's lock alive: renews it once `everyMs` has passed since the last renewal, not after every batch (a
+ * renewal is a command; batches come every few hundred milliseconds, the lock lasts JOB_LOCK_LIFETIME).
+ */
+function touchEvery(job: { touch(): Promise<unknown> }, everyMs: number): () => Promise<void> {
+  let touchedAt = Date.now();
+  return async () => {
+    if (Date.now() - touchedAt < everyMs) return;
+    touchedAt = Date.now();
+    await job.touch();
+  };
+}
+
 export function defineCheckOverdueReservations(ctx: JobContext): void {
   const c = ctx.config;
   ctx.agenda.define<CheckOverdueReservationsData>(
@@ -71,7 +86,7 @@ export function defineCheckOverdueReservations(ctx: JobContext): void {
         cutoff: completionCutoff(ctx.clock.now(), c.COMPLETION_GRACE_MINUTES),
         batchSize: c.COMPLETION_BATCH_SIZE,
         log: ctx.log,
-        afterBatch: () => job.touch(),
+        afterBatch: touchEvery(job, intervalMs(c.JOB_LOCK_LIFETIME) / 4),
       });
       const result = `Processed ${count} overdue reservations`;
       ctx.log.info({ completed: count }, result);

@@ -33,11 +33,18 @@ export interface LiveChannel {
 }
 
 /** API servers: feed every process's changes to this process's subscribers. */
-export function startLiveChannel(opts: { publisher: LivePublisher; log: Logger; hub?: Hub<LiveChange> }): LiveChannel {
+export function startLiveChannel(opts: {
+  publisher: LivePublisher;
+  log: Logger;
+  hub?: Hub<LiveChange>;
+  /** Tail the events with an awaitData cursor (DatabaseCapabilities.tailableCursors); poll them otherwise. */
+  tail?: boolean;
+}): LiveChannel {
   const hub = opts.hub ?? createLiveHub();
   const feed = startFeed({
     log: opts.log,
     publisher: opts.publisher,
+    tail: opts.tail ?? false,
     onChange: (change) => hub.publish(STATUS_CHANGED, withCurrentState(change)),
   });
   return { hub, started: feed.started, stop: () => feed.stop() };

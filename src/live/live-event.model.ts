@@ -3,6 +3,12 @@
 import { Schema, Types, model, type InferSchemaType } from 'mongoose';
 import { statusEventSchema, type StatusEventRecord } from '../models/status-event.js';
 
+/**
+ * Events kept for a feed that falls a little behind; older ones are deleted. Few on purpose: FerretDB 1.24
+ * (SQLite) scans the whole collection for every query, so each kept event costs every read a little.
+ */
+export const RETAINED_EVENTS = 200;
+
 const liveEventSchema = new Schema(
   {
     /** The sequence number, as sequenceKey() makes it: unique, so taking a number is atomic everywhere. */
@@ -13,7 +19,9 @@ const liveEventSchema = new Schema(
     // again by dispatch-pending-effects; feeds drop repeats by event id.
     event: { type: statusEventSchema, required: true },
   },
-  { collection: 'liveEvents', versionKey: false },
+  // Capped: feeds tail it (feed.ts) with an awaitData cursor instead of polling, and it keeps the newest events
+  // by itself. `max` is what a feed that falls a little behind can still catch up from.
+  { collection: 'liveEvents', versionKey: false, capped: { size: 1024 * 1024, max: RETAINED_EVENTS } },
 );
 
 export type LiveEventRecord = Omit<InferSchemaType<typeof liveEventSchema>, 'event'> & { event: StatusEventRecord };

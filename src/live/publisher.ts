@@ -19,19 +19,15 @@ import type { Logger } from 'pino';
 import { insertInOrderUntilDuplicate } from '../db/writes.js';
 import type { LiveUpdate } from '../status/effects.js';
 import type { Publisher } from '../status/service.js';
-import { LiveEvent, lastSequenceNumber, sequenceKey } from './live-event.model.js';
+import { LiveEvent, RETAINED_EVENTS, lastSequenceNumber, sequenceKey } from './live-event.model.js';
 
-/**
- * Events kept for a feed that falls a little behind; older ones are deleted. Few on purpose: FerretDB 1.24
- * (SQLite) scans the whole collection for every query, so each kept event costs every read a little.
- */
-export const RETAINED_EVENTS = 200;
+export { RETAINED_EVENTS } from './live-event.model.js';
 /** The publisher of every PRUNE_EVERY-th event deletes what is past retention: cleanup scales with writes. */
 const PRUNE_EVERY = 50;
 /** Each failed attempt means another publisher succeeded; this many in a row means something else is wrong. */
 const MAX_ATTEMPTS = 50;
-/** Changes stored by one insert at most. */
-const MAX_GROUP = 100;
+/** Changes stored by one insert at most: a whole sweep batch (COMPLETION_BATCH_SIZE ≤ 1000) in one command. */
+const MAX_GROUP = 1000;
 
 type EventFields = ReturnType<typeof eventFields>;
 
@@ -49,6 +45,8 @@ export class LivePublisher implements Publisher {
   #newestKnown: number | undefined;
   /** Tells this process's feed that there is something to read (feed.ts), so it need not wait for its next poll. */
   readonly #stored = new EventEmitter().setMaxListeners(0);
+  /** Whether the live events collection is capped: asked once, at the first prune. */
+  #capped: Promise<boolean> | undefined;
 
   constructor(private readonly log: Logger) {}
 
@@ -69,6 +67,9 @@ export class LivePublisher implements Publisher {
 
   async #flush(): Promise<void> {
     this.#flushing = true;
+    // What else is published in this same turn joins the first group (a sweep batch hands over all its changes
+    // at once): one insert for all of them rather than one for the first and one for the rest.
+    await Promise.resolve();
     try {
       while (this.#queue.length > 0) {
         const group = this.#queue.splice(0, MAX_GROUP);
@@ -113,8 +114,13 @@ export class LivePublisher implements Publisher {
     return this.#newestKnown;
   }
 
+  /** Deletes what is past retention, unless the collection is capped (it then keeps its newest events itself). */
   #prune(upTo: number): void {
-    LiveEvent.deleteMany({ _id: { $lte: sequenceKey(upTo) } }).catch((err: unknown) => {
+    (async () => {
+      this.#capped ??= LiveEvent.collection.isCapped().catch(() => false);
+      if (await this.#capped) return;
+      await LiveEvent.deleteMany({ _id: { $lte: sequenceKey(upTo) } });
+    })().catch((err: unknown) => {
       this.log.warn({ err }, 'could not delete old live events (retried at the next prune)');
     });
   }

@@ -92,7 +92,7 @@ export function startSubscriptionServer(opts: SubscriptionServerOptions): Apollo
         return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
       // Operations run only on acknowledged connections, which onConnect gave their authorization.
-      context: (ctx) => createContext(ctx.extra.connection!.user, services, undefined, ctx.extra.connection!.revoked),
+      context: (ctx) => createContext(ctx.extra.connection!.user, services, { revoked: ctx.extra.connection!.revoked }),
       onClose: (ctx) => ctx.extra.connection?.forget(),
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : undefined,

@@ -6,7 +6,7 @@ import { ReservationStatus } from '../models/status.js';
 import { User, type UserDocument } from '../models/user.js';
 import type { LoginLimiter } from '../security/login-limits.js';
 import type { SignUpLimiter } from '../security/signup-limits.js';
-import type { StatusService } from '../status/service.js';
+import type { AfterCommit, StatusService } from '../status/service.js';
 import type { AuthUser } from './auth.js';
 import type { ReservationStatusChange } from './reservation/reservation.type.js';
 import type { User as UserView } from './user/user.type.js';
@@ -41,6 +41,8 @@ export interface Context {
    * user was deleted or demoted; live/connection-auth.ts). Subscriptions deliver nothing once it is.
    */
   revoked?: AbortSignal;
+  /** HTTP: runs work once the response is sent (a change's hand-over of its effects); absent elsewhere. */
+  afterResponse?: AfterCommit;
 }
 
 export function createSharedViews(): SharedViews {
@@ -68,8 +70,31 @@ export function createLoaders() {
 export function createContext(
   user: AuthUser | undefined,
   services: ApiServices,
-  clientAddress?: string,
-  revoked?: AbortSignal,
+  extra: { clientAddress?: string; revoked?: AbortSignal; afterResponse?: AfterCommit } = {},
 ): Context {
-  return { user, loaders: createLoaders(), services, ...(clientAddress ? { clientAddress } : {}), ...(revoked ? { revoked } : {}) };
+  const { clientAddress, revoked, afterResponse } = extra;
+  return {
+    user,
+    loaders: createLoaders(),
+    services,
+    ...(clientAddress ? { clientAddress } : {}),
+    ...(revoked ? { revoked } : {}),
+    ...(afterResponse ? { afterResponse } : {}),
+  };
+}
+
+/**
+ * Work queued during a request, run once its response has gone out (or its client has gone away: the work is a
+ * committed change's, it runs either way). What the response waits for is then only the commit itself.
+ */
+export function afterResponseOf(res: { once(event: 'finish' | 'close', listener: () => void): unknown }): AfterCommit {
+  const queued: (() => Promise<void>)[] = [];
+  let sent = false;
+  const run = () => {
+    sent = true;
+    for (const work of queued.splice(0)) void work();
+  };
+  res.once('finish', run);
+  res.once('close', run);
+  return (work) => (sent ? void work() : void queued.push(work));
 }

@@ -54,24 +54,34 @@ export async function claimChanges(requests: TransitionRequest[], now: Date): Pr
   return (await insertEachOnce(StatusClaim.collection, claims)) as StatusClaimRecord[];
 }
 
+/** The fields a claimed change sets on its reservation (beside the event it appends to the history). */
+function fieldsSetBy(claim: StatusClaimRecord) {
+  const { event } = claim;
+  return {
+    status: event.to,
+    version: claim.version + 1,
+    updatedAt: event.at,
+    ...(event.to === ReservationStatus.CANCELLED && event.reason ? { cancellationReason: event.reason } : {}),
+  };
+}
+
 /** The write that applies a claimed change to its reservation: status and event together, in one document. */
 function applyOperation(claim: StatusClaimRecord) {
-  const { event } = claim;
   return {
     updateOne: {
       // Conditional on the version: applying a claim twice (its owner and a rescuer) changes nothing.
       filter: { _id: claim.reservation, version: claim.version },
-      update: {
-        $set: {
-          status: event.to,
-          version: claim.version + 1,
-          updatedAt: event.at,
-          ...(event.to === ReservationStatus.CANCELLED && event.reason ? { cancellationReason: event.reason } : {}),
-        },
-        $push: { history: event },
-      },
+      update: { $set: fieldsSetBy(claim), $push: { history: claim.event } },
     },
   };
+}
+
+/**
+ * The reservation `doc` (as read at the claim's version) as applying the claim leaves it: what the write above
+ * stores, computed in memory, so the winner of a change answers without reading its result back.
+ */
+export function asApplied<T extends { history: unknown[] }>(doc: T, claim: StatusClaimRecord): T {
+  return { ...doc, ...fieldsSetBy(claim), history: [...doc.history, claim.event] };
 }
 
 /** Applies claimed changes to their reservations (a creation's claim inserts its snapshot). */

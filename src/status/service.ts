@@ -6,7 +6,8 @@
 //             INVALID_TRANSITION (or retry from the new status) with nothing written — no event, no email.
 //   apply     status and history event in one document write.
 //   hand over the change's effects (effects.ts): its jobs to the scheduler, its live event to the publisher;
-//             then the claim is marked dispatched.
+//             then the claim is marked dispatched. A mutation over HTTP does this after its response has gone out
+//             (`afterCommit`): the response waits for the commit (claim + apply) only.
 //
 // A process that dies between any two steps leaves an undispatched claim; `dispatchPendingEffects` (run by the
 // worker's `dispatch-pending-effects` job) finishes it: applies it if it was not applied, hands over its effects.
@@ -16,12 +17,13 @@ import type { Logger } from 'pino';
 import { intervalMs, type Config } from '../config.js';
 import type { DatabaseCapabilities } from '../db/connect.js';
 import { isDuplicateKey } from '../db/writes.js';
-import { Reservation, TRANSITION_SUBJECT_FIELDS, type ReservationDocument } from '../models/reservation.js';
+import { Reservation, type ReservationDocument } from '../models/reservation.js';
 import { StatusClaim, type StatusClaimRecord } from '../models/status-claim.js';
 import { ReservationStatus } from '../models/status.js';
 import { newStatusEvent } from '../models/status-event.js';
 import {
   applyClaims,
+  asApplied,
   changeOf,
   claimChanges,
   claimId,
@@ -48,6 +50,14 @@ export interface Publisher {
   publish(update: LiveUpdate): Promise<void>;
 }
 
+/**
+ * Runs a committed change's hand-over later: the API server passes one that runs it once the HTTP response is sent
+ * (app.ts), so the response waits for the commit only. A change is committed once its claim is stored and applied;
+ * the claim is the outbox, so a process that dies before the hand-over runs loses nothing (the reconciler,
+ * `dispatchPendingEffects`, finishes it).
+ */
+export type AfterCommit = (work: () => Promise<void>) => void;
+
 export interface Clock {
   now(): Date;
 }
@@ -72,6 +82,8 @@ export interface StatusService {
     partySize: number;
     notes?: string | null;
     actor: string;
+    /** Where the hand-over of its effects runs; awaited before returning when absent. */
+    afterCommit?: AfterCommit;
   }): Promise<ReservationDocument>;
   /**
    * Changes one reservation's status, for mutations. Of N racing changes exactly one wins; the others see the new
@@ -85,29 +97,13 @@ export interface StatusService {
     actor: string;
     reason?: string | null;
     scope?: Record<string, unknown>;
+    /** Where the hand-over of its effects runs; awaited before returning when absent. */
+    afterCommit?: AfterCommit;
   }): Promise<ReservationDocument>;
   /** Changes a batch (the sweep, the completion job): one command per step. Returns the changes that won. */
   changeStatuses(requests: TransitionRequest[]): Promise<StatusChange[]>;
   /** Finishes changes older than `olderThanMs` whose effects were never handed over; how many it finished. */
   dispatchPendingEffects(opts: { olderThanMs: number; limit: number }): Promise<number>;
-}
-
-/**
- * The reservation as the change to `version` left it. A change racing in right after this one (a cancel just
- * after a confirm) may already be stored when the winner reads its result back; the caller is answered with what
- * its own change did, in memory only (the document is never saved from here).
- */
-function asLeftBy(doc: ReservationDocument, version: number): ReservationDocument {
-  if (doc.version <= version) return doc;
-  const history = doc.history.slice(0, version);
-  const last = history.at(-1)!;
-  doc.history = history as typeof doc.history;
-  doc.version = version;
-  doc.status = last.to;
-  doc.updatedAt = last.at;
-  const cancelled = history.find((e) => e.to === ReservationStatus.CANCELLED);
-  doc.cancellationReason = cancelled?.reason ?? undefined;
-  return doc;
 }
 
 const isCustomer = (actor: string) => actor.startsWith('customer:');
@@ -152,11 +148,27 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     await markDispatched(handedOver.filter((id): id is string => id !== undefined));
   }
 
-  async function changeStatuses(requests: TransitionRequest[]): Promise<StatusChange[]> {
+  /** Hands over now, or passes the hand-over to `afterCommit` (it then runs there, its failure logged). */
+  async function handOverOrDefer(claims: StatusClaimRecord[], afterCommit: AfterCommit | undefined): Promise<void> {
+    if (!afterCommit) return handOver(claims);
+    afterCommit(() =>
+      handOver(claims).catch((err: unknown) => {
+        log.warn({ err }, 'could not mark status changes dispatched; dispatch-pending-effects will hand them over again');
+      }),
+    );
+  }
+
+  /** Claims and applies: the changes that won, committed. */
+  async function commit(requests: TransitionRequest[]): Promise<StatusClaimRecord[]> {
     const won = await claimChanges(requests, clock.now());
     for (const claim of won) crash('after-claim', claim.event.to);
     await applyClaims(won, database);
     for (const claim of won) crash('after-apply', claim.event.to);
+    return won;
+  }
+
+  async function changeStatuses(requests: TransitionRequest[]): Promise<StatusChange[]> {
+    const won = await commit(requests);
     await handOver(won);
     return won.map(changeOf);
   }
@@ -192,7 +204,9 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
 
     async transition(args) {
       for (;;) {
-        const subject = await Reservation.findOne({ _id: args.id, ...args.scope }, TRANSITION_SUBJECT_FIELDS).lean();
+        // The whole reservation, not only what the claim needs: the winner answers with it as its change left it
+        // (asApplied), without reading it back — a change racing in right after this one may already be stored.
+        const subject = await Reservation.findOne({ _id: args.id, ...args.scope }).lean();
         if (!subject) throw new TransitionError('NOT_FOUND');
         const from = subject.status as ReservationStatus;
         if (!canTransition(from, args.to)) throw new TransitionError('INVALID_TRANSITION', from, args.to);
@@ -203,8 +217,11 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
         if (args.to === ReservationStatus.CANCELLED && isCustomer(args.actor) && cancellationClosed(subject.startTime, now, config)) {
           throw new TransitionError('CANCELLATION_CLOSED', from, args.to);
         }
-        const [won] = await changeStatuses([{ subject, to: args.to, actor: args.actor, reason: args.reason }]);
-        if (won) return asLeftBy((await Reservation.findById(args.id))!, subject.version + 1);
+        const [won] = await commit([{ subject, to: args.to, actor: args.actor, reason: args.reason }]);
+        if (won) {
+          await handOverOrDefer([won], args.afterCommit);
+          return Reservation.hydrate(asApplied(subject, won));
+        }
         await settled(args.id, subject.version);
       }
     },
@@ -252,7 +269,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
           }
         }
         crash('after-apply', event.to);
-        await handOver([claim]);
+        await handOverOrDefer([claim], args.afterCommit);
         return doc;
       }
     },

@@ -90,3 +90,46 @@ export async function createAdmin(url: string, options: { mongoUri?: string } = 
   }
   return logIn(url, email, password);
 }
+
+/**
+ * An operation that must succeed, with the moment its response began to arrive (`performance.now()`, taken when
+ * the response's first bytes are parsed, not after its body is read): where a request path ends, for counting what
+ * a server sends before answering (test/support/command-proxy.ts) against what it does after.
+ */
+export async function gqlTimed<T = any>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> | undefined,
+  token: string | undefined,
+): Promise<{ data: T; sentAt: number; answeredAt: number }> {
+  const { request } = await import('node:http');
+  const body = JSON.stringify({ query, variables });
+  return new Promise((resolve, reject) => {
+    const sentAt = performance.now();
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+      },
+      (res) => {
+        const answeredAt = performance.now();
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          const parsed = JSON.parse(text) as { data?: T; errors?: unknown[] };
+          if (!parsed.data || parsed.errors?.length) reject(new Error(`GraphQL operation failed: ${JSON.stringify(parsed.errors)}`));
+          else resolve({ data: parsed.data, sentAt, answeredAt });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}

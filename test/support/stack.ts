@@ -44,7 +44,7 @@ export async function startInProcessApi(config: Config, db: Database, opts: { po
   // Agenda sets up its collection in the background from its constructor, and leaves a failure there unhandled:
   // a test that stops right after starting a server would close the connection under it.
   await services.agenda.ready;
-  const live = startLiveChannel({ publisher: services.publisher, log: services.log });
+  const live = startLiveChannel({ publisher: services.publisher, log: services.log, tail: db.capabilities.tailableCursors });
   await live.started;
   const api = await startApiServer({ services, hub: live.hub, port: opts.port ?? 0, host: opts.host ?? '127.0.0.1' });
   return {
