@@ -12,7 +12,7 @@ import { pollUntil } from './support/poll.js';
 import { killLeftoverWorkers, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { startSendGridStub, type SendGridStub } from './support/sendgrid-stub.js';
 import { baseEnv, codeOf, startStack, type Session, type TestStack } from './support/stack.js';
-import { emailJobsSettled, recurringJob } from './support/worker.js';
+import { effectsHandedOver, emailJobsSettled, recurringJob } from './support/worker.js';
 
 const { PENDING, CONFIRMED, NO_SHOW } = ReservationStatus;
 const GRACE_MINUTES = 0.05; // 3 seconds
@@ -52,6 +52,7 @@ afterAll(async () => {
 async function confirm(id: string) {
   const r = await stack.gql(CONFIRM, { id }, admin.token);
   expect(r.errors).toBeUndefined();
+  await effectsHandedOver();
   return r.data.confirmReservation as { history: { id: string; to: string }[] };
 }
 

@@ -11,6 +11,7 @@ import { Reservation, TRANSITION_SUBJECT_FIELDS } from '../src/models/reservatio
 import { ReservationStatus } from '../src/models/status.js';
 import { reminderKey } from '../src/status/effects.js';
 import { pollUntil } from './support/poll.js';
+import { effectsHandedOver } from './support/worker.js';
 import { killLeftoverWorkers, startWorkerProcess, stopProcess, type Proc } from './support/processes.js';
 import { startSendGridStub, type SendGridStub } from './support/sendgrid-stub.js';
 import { baseEnv, gql, startStack, type Session, type TestStack } from './support/stack.js';
@@ -60,6 +61,7 @@ async function confirmedIn(customer: Session, inMs: number, url?: string) {
   const r = await stack.createReservation(customer.token, { startTime: startTime.toISOString(), partySize: 3 });
   const confirmed = await gql(url ?? stack.url, CONFIRM, { id: r.id }, admin.token);
   expect(confirmed.errors).toBeUndefined();
+  await effectsHandedOver();
   return { ...r, startTime, confirmationId: confirmed.data.confirmReservation.history[1].id as string };
 }
 
@@ -77,6 +79,7 @@ test('each offset before the start: one reminder with the manage link; none for 
     { subject: subjectOf(noShow.id), to: ReservationStatus.NO_SHOW, actor: `admin:${admin.id}` },
     { subject: subjectOf(completed.id), to: ReservationStatus.COMPLETED, actor: 'system:auto-complete' },
   ]);
+  await effectsHandedOver(); // the customer's cancel hands its effects over just after answering
   for (const r of [cancelled, noShow]) {
     expect(await reminderJobs(r.id)).toBe(0);
     expect(await jobs().countDocuments({ _id: jobIdFor(`complete:${r.confirmationId}`) })).toBe(0);

@@ -27,3 +27,17 @@ export function emailJobsSettled(timeoutMs = 10_000): Promise<number> {
 export function recurringJob(name: string) {
   return jobs().findOne({ _id: jobIdFor(`every:${name}`) });
 }
+
+/**
+ * Resolves once every committed status change has handed over its effects (jobs scheduled, live event stored).
+ * Over HTTP that happens just after the response (src/status/service.ts), so a test that reads the jobs a
+ * mutation scheduled waits for this first.
+ */
+export function effectsHandedOver(timeoutMs = 10_000): Promise<number> {
+  return pollUntil(
+    () => mongoose.connection.collection('statusclaims').countDocuments({ dispatched: false }),
+    (pending) => pending === 0,
+    'status changes to hand over their effects',
+    timeoutMs,
+  );
+}
