@@ -47,7 +47,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const c = services.config;
   const log = services.log.child({ component: 'api' });
   const schema = await buildAppSchema(opts.hub);
-  const api: ApiServices = { config: c, status: services.status, loginLimiter: createLoginLimiter(c), views: createSharedViews() };
+  const api: ApiServices = { config: c, status: services.status, loginLimiter: createLoginLimiter(c), views: createSharedViews(), agenda: services.agenda };
   const app = express();
   app.disable('x-powered-by');
   applyHttpSecurity(app, c);

@@ -1,5 +1,5 @@
-// Worker entry (`npm run worker`): runs the Agenda jobs (emails, completion, dispatch-pending-effects). Any number
-// of workers may run at once. On SIGTERM a worker stops taking jobs, lets the running ones finish, and exits 0.
+// Worker entry (`npm run worker`): runs the Agenda jobs of its job groups (WORKER_JOBS or `--jobs`: email,
+// completion, webhooks, maintenance; all by default, src/jobs/groups.ts). Any number of workers may run at once. On SIGTERM a worker stops taking jobs, lets the running ones finish, and exits 0.
 // `startWorker` is also what the all-in-one development mode (`npm start` without MONGODB_URI) runs in-process.
 import http from 'node:http';
 import os from 'node:os';
@@ -17,29 +17,20 @@ import { createShutdown } from './lib/shutdown.js';
 import { createMailRenderer } from './mail/render.js';
 import { createTransport } from './mail/transport.js';
 import { registerRecurring } from './jobs/agenda.js';
-import { defineCheckOverdueReservations } from './jobs/check-overdue-reservations.js';
-import { defineCompleteReservation } from './jobs/complete-reservation.js';
-import type { DefineJob, JobContext } from './jobs/context.js';
-import { defineDispatchPendingEffects } from './jobs/dispatch-pending-effects.js';
+import type { JobContext } from './jobs/context.js';
+import { JOB_GROUPS, type JobGroupName } from './jobs/groups.js';
 import { JOB } from './jobs/names.js';
-import { defineNewReservationAdminNotification } from './jobs/send-new-reservation-admin-notification.js';
-import { defineReservationStatusEmail } from './jobs/send-reservation-status-email.js';
 import { createServices, type Services } from './services.js';
 import { crashHook } from './status/crash-points.js';
-
-const JOBS: readonly DefineJob[] = Object.freeze([
-  defineNewReservationAdminNotification,
-  defineReservationStatusEmail,
-  defineCompleteReservation,
-  defineCheckOverdueReservations,
-  defineDispatchPendingEffects,
-]);
+import { createSecretBox } from './webhooks/secrets.js';
 
 /** Running jobs get this long to finish on shutdown: inside lib/shutdown.ts's 10 s limit. */
 const DRAIN_TIMEOUT_MS = 8_000;
 
 export interface Worker {
   agenda: Agenda;
+  /** The job groups it runs (WORKER_JOBS). */
+  jobs: readonly JobGroupName[];
   /** Stops taking jobs and waits for the running ones (up to DRAIN_TIMEOUT_MS). */
   stop(): Promise<void>;
 }
@@ -62,18 +53,34 @@ export async function startWorker(services: Services): Promise<Worker> {
     renderer,
     transport: createTransport({ apiKey: c.SENDGRID_API_KEY, baseUrl: c.SENDGRID_API_BASE_URL, outboxDir: c.MAIL_OUTBOX_DIR }),
     crash: crashHook(c.CRASH_POINT),
+    webhooks: {
+      config: c,
+      box: createSecretBox(c),
+      agenda: services.agenda,
+      log: log.child({ component: 'webhooks' }),
+      inFlight: new Map(),
+    },
   };
-  for (const define of JOBS) define(ctx);
+  const groups = c.WORKER_JOBS.map((name) => JOB_GROUPS[name]);
+  for (const group of groups) for (const define of group.define) define(ctx);
   const agenda = services.agenda;
+  // Agenda's overall cap (20 by default) would let slow webhook deliveries take the slots email jobs need: the cap
+  // is the sum of what each job allows, so each job name is bounded by its own concurrency only.
+  agenda.maxConcurrency(Object.values(agenda.definitions).reduce((sum, d) => sum + (d.concurrency ?? 5), 0));
   logJobOutcomes(agenda, log);
 
   await agenda.ready;
-  await registerRecurring(agenda, JOB.checkOverdueReservations, c.COMPLETION_SWEEP_INTERVAL);
-  await registerRecurring(agenda, JOB.dispatchPendingEffects, c.PENDING_EFFECTS_INTERVAL);
+  for (const group of groups) {
+    for (const recurring of group.recurring) {
+      const { name, interval } = recurring(c);
+      await registerRecurring(agenda, name, interval);
+    }
+  }
   await agenda.start();
+  log.info({ jobs: c.WORKER_JOBS, jobNames: Object.keys(agenda.definitions) }, `running job groups: ${c.WORKER_JOBS.join(', ')}`);
 
   let stopping: Promise<void> | undefined;
-  return { agenda, stop: () => (stopping ??= drain(agenda, log)) };
+  return { agenda, jobs: c.WORKER_JOBS, stop: () => (stopping ??= drain(agenda, log)) };
 }
 
 async function drain(agenda: Agenda, log: Logger): Promise<void> {
@@ -99,7 +106,9 @@ function logJobOutcomes(agenda: Agenda, log: Logger): void {
     attempt: job.attrs.failCount,
   });
   // dispatch-pending-effects runs every few seconds: its routine lines at debug, everything else at info.
-  const level = (job: { attrs: JobParameters }) => (job.attrs.name === JOB.dispatchPendingEffects ? 'debug' : 'info');
+  // Webhook jobs log their own outcome (webhook delivered, will retry, failed) with more to say than these lines.
+  const quiet: readonly string[] = [JOB.dispatchPendingEffects, JOB.fanOutWebhook, JOB.deliverWebhook];
+  const level = (job: { attrs: JobParameters }) => (quiet.includes(job.attrs.name) ? 'debug' : 'info');
   agenda.on('start', (job) => log[level(job)](fields(job), 'job started'));
   agenda.on('success', (job) => log[level(job)](fields(job), 'job succeeded'));
   agenda.on('fail', (err: Error, job) => log.warn({ ...fields(job), err }, 'job failed'));
@@ -110,12 +119,13 @@ function logJobOutcomes(agenda: Agenda, log: Logger): void {
 
 /** The worker's /healthz (alive) and /readyz (the database answers a ping within a second). */
 function startHealthServer(c: Config): Promise<http.Server> {
+  const jobs = c.WORKER_JOBS;
   const server = http.createServer(async (req, res) => {
     const reply = (status: number, body: object) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (req.url === '/healthz') return reply(200, { status: 'ok' });
     if (req.url === '/readyz') {
       const up = await databaseAnswers();
-      return reply(up ? 200 : 503, { status: up ? 'ready' : 'not ready', database: up ? 'up' : 'down' });
+      return reply(up ? 200 : 503, { status: up ? 'ready' : 'not ready', database: up ? 'up' : 'down', jobs });
     }
     reply(404, { error: 'not found' });
   });
@@ -135,8 +145,16 @@ async function databaseAnswers(): Promise<boolean> {
   }
 }
 
+/** `--jobs webhooks,email` (or `--jobs=…`) on the command line: WORKER_JOBS, which it overrides. */
+export function jobsArgument(argv: readonly string[]): string | undefined {
+  const i = argv.findIndex((a) => a === '--jobs' || a.startsWith('--jobs='));
+  if (i < 0) return undefined;
+  return argv[i]!.includes('=') ? argv[i]!.slice('--jobs='.length) : (argv[i + 1] ?? '');
+}
+
 async function main(): Promise<void> {
-  const c = loadConfig();
+  const jobs = jobsArgument(process.argv.slice(2));
+  const c = loadConfig(jobs === undefined ? process.env : { ...process.env, WORKER_JOBS: jobs });
   const root = logger();
   const log = root.child({ component: 'worker' });
   const shutdown = createShutdown(log);
@@ -155,7 +173,7 @@ async function main(): Promise<void> {
     shutdown.add('worker', () => worker.stop(), 2);
     const health = await startHealthServer(c);
     shutdown.add('health server', () => new Promise((resolve) => health.close(resolve)), 3);
-    log.info({ healthPort: (health.address() as AddressInfo).port }, 'worker ready');
+    log.info({ healthPort: (health.address() as AddressInfo).port, jobs: worker.jobs }, 'worker ready');
   } catch (err) {
     log.fatal({ err }, 'worker failed to start');
     void shutdown.run(1);

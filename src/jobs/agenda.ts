@@ -60,9 +60,22 @@ async function saveOnce(job: Job<unknown>, uniqueKey: string): Promise<void> {
 export class AgendaScheduler implements Scheduler {
   constructor(readonly agenda: Agenda) {}
 
-  async schedule({ name, data, runAt, uniqueKey }: ScheduledJob): Promise<void> {
-    await saveOnce(this.agenda.create(name, data).schedule(runAt ?? new Date()), uniqueKey);
+  async schedule(job: ScheduledJob): Promise<void> {
+    await scheduleOnce(this.agenda, job);
   }
+}
+
+/** Schedules any job at most once per `uniqueKey` (the jobs a job schedules: webhook deliveries, an admin email). */
+export async function scheduleOnce(
+  agenda: Agenda,
+  { name, data, runAt, uniqueKey }: { name: string; data: object; runAt?: Date; uniqueKey: string },
+): Promise<void> {
+  await saveOnce(agenda.create(name, data).schedule(runAt ?? new Date()), uniqueKey);
+}
+
+/** Brings forward the job of `uniqueKey` to now, unless it is running (a delivery whose predecessor just finished). */
+export async function runSoon(uniqueKey: string, now: Date): Promise<void> {
+  await agendaJobs().updateOne({ _id: jobIdFor(uniqueKey), lockedAt: null, nextRunAt: { $gt: now } }, { $set: { nextRunAt: now } });
 }
 
 /**

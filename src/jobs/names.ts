@@ -5,5 +5,9 @@ export const JOB = Object.freeze({
   completeReservation: 'complete-reservation',
   checkOverdueReservations: 'check-overdue-reservations',
   dispatchPendingEffects: 'dispatch-pending-effects',
+  fanOutWebhook: 'fan-out-webhook',
+  deliverWebhook: 'deliver-webhook',
+  cleanWebhookLog: 'clean-webhook-log',
+  webhookDisabledEmail: 'send-webhook-disabled-email',
 } as const);
 export type JobName = (typeof JOB)[keyof typeof JOB];

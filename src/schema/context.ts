@@ -1,3 +1,4 @@
+import type { Agenda } from 'agenda';
 import DataLoader from 'dataloader';
 import type { Config } from '../config.js';
 import type { LiveChange } from '../live/channel.js';
@@ -24,6 +25,8 @@ export interface ApiServices {
   status: StatusService;
   loginLimiter: LoginLimiter;
   views: SharedViews;
+  /** Where admin-requested jobs go (a webhook redelivery). */
+  agenda: Agenda;
 }
 
 export interface Context {

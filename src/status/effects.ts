@@ -12,6 +12,7 @@ import { JOB } from '../jobs/names.js';
 import type { EmailKind } from '../mail/render.js';
 import { ReservationStatus } from '../models/status.js';
 import type { StatusEventRecord } from '../models/status-event.js';
+import { webhookEventOf } from '../webhooks/events.js';
 import { completionDeadline } from './completion.js';
 
 /** One committed status change, as its effects see it. */
@@ -90,8 +91,15 @@ const completion: JobEffect = ({ reservationId, startTime, event }, rules) => {
   ];
 };
 
+/** Every change is offered to the webhook endpoints subscribed to its event (src/webhooks/delivery.ts fans it out). */
+const webhooks: JobEffect = ({ reservationId, event }) => {
+  if (!webhookEventOf(event)) return [];
+  const eventId = event._id.toString();
+  return [{ name: JOB.fanOutWebhook, data: { reservationId, eventId }, uniqueKey: `webhooks:${eventId}` }];
+};
+
 /** Every kind of job a change may cause, in the order they are scheduled. */
-const JOB_EFFECTS: readonly JobEffect[] = Object.freeze([email, completion]);
+const JOB_EFFECTS: readonly JobEffect[] = Object.freeze([email, completion, webhooks]);
 
 export function effectsOf(change: StatusChange, rules: EffectRules): Effects {
   const { reservationId, customerId, event } = change;
