@@ -135,7 +135,7 @@ export class WebhookResolver {
     const doc = await WebhookEndpointModel.findOneAndUpdate(
       { _id },
       { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) },
-      { new: true, projection: { secrets: 0 } },
+      { returnDocument: 'after', projection: { secrets: 0 } },
     ).lean<WebhookEndpointRecord>();
     if (!doc) throw endpointNotFound();
     return endpointView(doc);
@@ -155,7 +155,7 @@ export class WebhookResolver {
       .filter((s) => !s.expiresAt || s.expiresAt > now)
       .map((s) => ({ ...s, expiresAt: s.expiresAt && s.expiresAt < overlapEnds ? s.expiresAt : overlapEnds }));
     const secrets = [{ encrypted: createSecretBox(ctx.services.config).encrypt(secret), createdAt: now }, ...kept];
-    const updated = await WebhookEndpointModel.findOneAndUpdate({ _id: doc._id }, { $set: { secrets } }, { new: true }).lean<WebhookEndpointRecord>();
+    const updated = await WebhookEndpointModel.findOneAndUpdate({ _id: doc._id }, { $set: { secrets } }, { returnDocument: 'after' }).lean<WebhookEndpointRecord>();
     if (!updated) throw endpointNotFound();
     return { endpoint: endpointView(updated), secret };
   }
