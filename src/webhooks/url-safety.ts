@@ -61,7 +61,10 @@ export async function checkWebhookUrl(text: string, rules: UrlRules): Promise<UR
         },
       );
   const refused = addresses.find((a) => !isPublicAddress(a));
-  if (refused) throw new UnsafeUrlError(`url resolves to ${refused}, a loopback, private, link-local or reserved address`);
+  if (refused) {
+    const shown = ipaddr.isValid(refused) ? ipaddr.process(refused).toString() : refused;
+    throw new UnsafeUrlError(`url resolves to ${shown}, a loopback, private, link-local or reserved address`);
+  }
   return url;
 }
 
