@@ -104,8 +104,8 @@ export async function fanOut(rt: WebhookRuntime, data: StatusEventJobData): Prom
       const type = types[j];
       const event = history[j]!;
       if (!type || !endpoint.events.includes(type)) continue;
-      // An endpoint gets the changes made after it was created.
-      if (j < index && event.at < (endpoint as { createdAt: Date }).createdAt) continue;
+      // An endpoint gets the changes made after it was created (not one made before whose fan-out ran late).
+      if (event.at < (endpoint as { createdAt: Date }).createdAt) continue;
       const id = deliveryIdFor(event._id.toString(), endpoint._id.toString());
       const now = new Date();
       const inserted = await insertOnce(WebhookDeliveryModel.collection, {
