@@ -57,7 +57,7 @@ export async function startWorker(services: Services): Promise<Worker> {
       config: c,
       box: createSecretBox(c),
       agenda: services.agenda,
-      log: log.child({ component: 'webhooks' }),
+      log: services.log.child({ component: 'webhooks' }),
       inFlight: new Map(),
     },
   };

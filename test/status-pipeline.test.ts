@@ -47,11 +47,11 @@ describe('effectsOf: what a change calls for, and nothing else', () => {
   });
 
   test.each([
-    [null, PENDING, [[JOB.newReservationAdminNotification, 'new-reservation-admin']]],
-    [PENDING, CONFIRMED, [[JOB.reservationStatusEmail, 'reservation-confirmed'], [JOB.completeReservation, undefined]]],
-    [PENDING, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled']]],
-    [CONFIRMED, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled']]],
-    [CONFIRMED, COMPLETED, []],
+    [null, PENDING, [[JOB.newReservationAdminNotification, 'new-reservation-admin'], [JOB.fanOutWebhook, undefined]]],
+    [PENDING, CONFIRMED, [[JOB.reservationStatusEmail, 'reservation-confirmed'], [JOB.completeReservation, undefined], [JOB.fanOutWebhook, undefined]]],
+    [PENDING, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled'], [JOB.fanOutWebhook, undefined]]],
+    [CONFIRMED, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled'], [JOB.fanOutWebhook, undefined]]],
+    [CONFIRMED, COMPLETED, [[JOB.fanOutWebhook, undefined]]],
   ] as const)('%s → %s', (from, to, expected) => {
     const c = change(from, to);
     const { jobs, live } = effectsOf(c, config);
@@ -65,6 +65,12 @@ describe('effectsOf: what a change calls for, and nothing else', () => {
     const completion = effectsOf(c, config).jobs.find((j) => j.name === JOB.completeReservation)!;
     expect(completion.runAt).toEqual(new Date(startTime.getTime() + GRACE * 60_000));
     expect(completion.uniqueKey).toBe(`complete:${c.event._id.toString()}`);
+  });
+
+  test("every change's webhooks are fanned out once per change", () => {
+    const c = change(CONFIRMED, COMPLETED);
+    const [fanOut] = effectsOf(c, config).jobs;
+    expect(fanOut).toEqual({ name: JOB.fanOutWebhook, data: { reservationId, eventId: c.event._id.toString() }, uniqueKey: `webhooks:${c.event._id.toString()}` });
   });
 });
 
@@ -81,7 +87,13 @@ describe('the service hands over exactly what effectsOf says, through the collab
       [null, PENDING, at],
       [PENDING, CONFIRMED, at],
     ]);
-    expect(r.jobs.map((j) => j.name)).toEqual([JOB.newReservationAdminNotification, JOB.reservationStatusEmail, JOB.completeReservation]);
+    expect(r.jobs.map((j) => j.name)).toEqual([
+      JOB.newReservationAdminNotification,
+      JOB.fanOutWebhook,
+      JOB.reservationStatusEmail,
+      JOB.completeReservation,
+      JOB.fanOutWebhook,
+    ]);
     expect(r.live.map((u) => u.event.to)).toEqual([PENDING, CONFIRMED]);
     expect(await StatusClaim.countDocuments({ reservation: created._id, dispatched: false })).toBe(0);
   });
@@ -108,6 +120,6 @@ describe('the service hands over exactly what effectsOf says, through the collab
     expect(r.live.map((u) => [u.reservationId, u.event.to])).toEqual([[created._id.toHexString(), PENDING]]);
     expect(await StatusClaim.countDocuments({ reservation: created._id, dispatched: false })).toBe(0);
     // Handed over once more by the retry, the job is the same key (the scheduler makes it unique).
-    expect(new Set(r.jobs.map((j) => j.uniqueKey)).size).toBe(1);
+    expect(new Set(r.jobs.map((j) => j.uniqueKey)).size).toBe(2); // its email and its webhook fan-out
   });
 });
