@@ -276,3 +276,16 @@ test('webhookDeliveries pages newest first and filters by status', async () => {
   expect(await deliveriesOf(stack.url, admin.token, id, 'FAILED')).toEqual([]);
   expect((await deliveriesOf(stack.url, admin.token, id, 'DELIVERED')).length).toBe(3);
 }, 60_000);
+
+test('updateWebhookEndpoint changes the events, the description and enabled; re-enabling clears the reason', async () => {
+  const r1 = await receiver();
+  const id = await endpointFor(r1, ['RESERVATION_CREATED']);
+  const UPDATE = `mutation($id: ID!, $input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(id: $id, input: $input) { ${ENDPOINT_FIELDS} } }`;
+  const off = await stack.gql(UPDATE, { id, input: { enabled: false, events: ['RESERVATION_CONFIRMED'], description: 'POS' } }, admin.token);
+  expect(off.errors).toBeUndefined();
+  expect(off.data.updateWebhookEndpoint).toMatchObject({ enabled: false, events: ['RESERVATION_CONFIRMED'], description: 'POS', disabledReason: 'disabled by an admin' });
+  const on = await stack.gql(UPDATE, { id, input: { enabled: true } }, admin.token);
+  expect(on.data.updateWebhookEndpoint).toMatchObject({ enabled: true, disabledReason: null, events: ['RESERVATION_CONFIRMED'] });
+  expect(codeOf(await stack.gql(UPDATE, { id: '0123456789abcdef01234567', input: { enabled: true } }, admin.token))).toBe('NOT_FOUND');
+  expect(codeOf(await stack.gql(UPDATE, { id, input: { events: [] } }, admin.token))).toBe('BAD_USER_INPUT');
+});

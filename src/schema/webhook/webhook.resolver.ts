@@ -135,7 +135,8 @@ export class WebhookResolver {
     const doc = await WebhookEndpointModel.findOneAndUpdate(
       { _id },
       { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) },
-      { returnDocument: 'after', projection: { secrets: 0 } },
+      // No projection: FerretDB 1.24's findAndModify does not implement `fields` (endpointView never reads the secrets).
+      { returnDocument: 'after' },
     ).lean<WebhookEndpointRecord>();
     if (!doc) throw endpointNotFound();
     return endpointView(doc);
