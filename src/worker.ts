@@ -5,7 +5,7 @@ import http from 'node:http';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import type { Agenda, JobParameters } from 'agenda';
+import { InMemoryNotificationChannel, type Agenda, type JobParameters } from 'agenda';
 import mongoose from 'mongoose';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config.js';
@@ -68,6 +68,9 @@ export async function startWorker(services: Services): Promise<Worker> {
   // is the sum of what each job allows, so each job name is bounded by its own concurrency only.
   agenda.maxConcurrency(Object.values(agenda.definitions).reduce((sum, d) => sum + (d.concurrency ?? 5), 0));
   logJobOutcomes(agenda, log);
+  // Jobs this worker schedules itself (a change's webhook deliveries, made by its fan-out job) start at once rather
+  // than at the next poll: Agenda's in-process notification channel. Other processes' jobs are still found by polling.
+  if (!agenda.hasNotificationChannel()) agenda.notifyVia(new InMemoryNotificationChannel());
 
   await agenda.ready;
   for (const group of groups) {

@@ -182,7 +182,24 @@ export async function attempt(rt: WebhookRuntime, job: Job<DeliveryJobData>): Pr
   }
 
   // Claim attempt n; an attempt still `sending` within the lock lifetime is another run's, one older is a dead worker's.
-  const [latest] = await WebhookAttemptModel.find({ delivery: delivery._id }, { n: 1, state: 1, at: 1 }).sort({ n: -1 }).limit(1).lean();
+  const [latest] = await WebhookAttemptModel.find({ delivery: delivery._id }, { n: 1, state: 1, at: 1, round: 1, statusCode: 1, retryAt: 1 })
+    .sort({ n: -1 })
+    .limit(1)
+    .lean();
+  if (latest?.state === 'done' && latest.round === delivery.round) {
+    // Another run of this job (FerretDB can run one job twice at once) finished an attempt since this run read the
+    // delivery: its outcome stands. Delivered: finish (again, harmlessly); failed: its retry time.
+    if (latest.statusCode !== undefined && latest.statusCode !== null && latest.statusCode >= 200 && latest.statusCode < 300) {
+      await finish(rt, delivery, WebhookDeliveryStatus.DELIVERED, now);
+      return 'delivered';
+    }
+    if (latest.retryAt && latest.retryAt > now) {
+      job.schedule(latest.retryAt);
+      return 'later';
+    }
+    const fresh = await WebhookDeliveryModel.findById(delivery._id, { status: 1 }).lean();
+    if (fresh?.status !== WebhookDeliveryStatus.PENDING) return undefined;
+  }
   if (latest?.state === 'sending') {
     const abandonedAt = latest.at.getTime() + lockMs;
     if (now.getTime() < abandonedAt) {
@@ -196,7 +213,7 @@ export async function attempt(rt: WebhookRuntime, job: Job<DeliveryJobData>): Pr
   }
   const n = (latest?.n ?? 0) + 1;
   const attemptId = `${delivery._id.toString()}#${n}`;
-  if (!(await insertOnce(WebhookAttemptModel.collection, { _id: attemptId, delivery: delivery._id, n, at: now, state: 'sending' }))) {
+  if (!(await insertOnce(WebhookAttemptModel.collection, { _id: attemptId, delivery: delivery._id, n, round: delivery.round, at: now, state: 'sending' }))) {
     job.schedule(new Date(now.getTime() + lockMs));
     return 'later';
   }
@@ -217,10 +234,17 @@ export async function attempt(rt: WebhookRuntime, job: Job<DeliveryJobData>): Pr
     if (left > 0) rt.inFlight.set(endpointKey, left);
     else rt.inFlight.delete(endpointKey);
   }
+  const ok = result.statusCode !== undefined && result.statusCode >= 200 && result.statusCode < 300;
+  const schedule = c.WEBHOOK_RETRY_SCHEDULE;
+  const retryAt =
+    !ok && result.statusCode !== 410 && delivery.retries < schedule.length
+      ? new Date(now.getTime() + jittered(intervalMs(schedule[delivery.retries]!)))
+      : undefined;
   await WebhookAttemptModel.updateOne(
     { _id: attemptId },
     {
       $set: {
+        ...(retryAt ? { retryAt } : {}),
         state: 'done',
         durationMs: result.durationMs,
         ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
@@ -231,7 +255,6 @@ export async function attempt(rt: WebhookRuntime, job: Job<DeliveryJobData>): Pr
   );
   const fields = { attempt: n, statusCode: result.statusCode, durationMs: result.durationMs, error: result.error };
 
-  const ok = result.statusCode !== undefined && result.statusCode >= 200 && result.statusCode < 300;
   if (ok) {
     if (endpoint.failingSince) await WebhookEndpointModel.updateOne({ _id: endpoint._id }, { $unset: { failingSince: 1 } });
     await finish(rt, delivery, WebhookDeliveryStatus.DELIVERED, now);
@@ -254,9 +277,8 @@ export async function attempt(rt: WebhookRuntime, job: Job<DeliveryJobData>): Pr
     log.warn(fields, 'webhook endpoint failing for WEBHOOK_DISABLE_AFTER: disabled');
     return 'failed';
   }
-  const schedule = c.WEBHOOK_RETRY_SCHEDULE;
-  if (delivery.retries < schedule.length) {
-    const next = new Date(now.getTime() + jittered(intervalMs(schedule[delivery.retries]!)));
+  if (retryAt) {
+    const next = retryAt;
     await WebhookDeliveryModel.updateOne({ _id: delivery._id }, { $set: { retries: delivery.retries + 1, nextAttemptAt: next } });
     job.schedule(next);
     log.info({ ...fields, retryAt: next }, 'webhook attempt failed; will retry');

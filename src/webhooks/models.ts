@@ -76,6 +76,8 @@ const attemptSchema = new Schema(
     _id: { type: String, required: true },
     delivery: { type: Schema.Types.ObjectId, required: true },
     n: { type: Number, required: true },
+    /** The delivery's round when it was made (a redelivery starts a new one). */
+    round: { type: Number, required: true, default: 0 },
     at: { type: Date, required: true },
     /** `sending` until the answer (or its absence) is recorded; one left `sending` is a worker that died. */
     state: { type: String, enum: ['sending', 'done'], required: true },
@@ -84,6 +86,8 @@ const attemptSchema = new Schema(
     /** The first 1 KB of the response body. */
     response: { type: String },
     error: { type: String },
+    /** A failed attempt's retry time, written with its outcome: a second run of the job (FerretDB) waits for it. */
+    retryAt: { type: Date },
   },
   { _id: false, versionKey: false },
 );
