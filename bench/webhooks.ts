@@ -6,8 +6,8 @@
 //             holding that change's verified delivery (matched by the event id in the payload). Goal: p95 < 2 s.
 //   volume:   N confirmed, overdue reservations completed by one run of the sweep, one endpoint subscribed to
 //             `reservation.completed`: N deliveries, their rate (first to last verified arrival), and the worker's
-//             resident memory before and after, to show it does not grow with N (--webhook-deliveries N;
-//             default 1,000, --large 10,000).
+//             resident memory before, once a tenth has arrived, and at the end: flat from the tenth to the end shows
+//             it does not grow with N (--webhook-deliveries N; default 1,000, --large 10,000).
 import { readFile } from 'node:fs/promises';
 import { MongoClient } from 'mongodb';
 import { Types } from 'mongoose';
@@ -74,6 +74,10 @@ export const webhooks: Benchmark = {
         await client.close();
       }
       const completed = () => receiver.received.filter((w) => w.payload.type === 'reservation.completed');
+      // Resident memory once a tenth has been delivered (past the warm-up of the code paths) and at the end: flat
+      // between the two means the worker's memory does not grow with the number of deliveries.
+      const tenth = await pollUntil(async () => completed().length, (n) => n >= volume / 10, `${volume / 10} completion webhooks`, 30 * 60_000, 100);
+      const rssAtTenth = await rssMb(worker);
       const done = await pollUntil(async () => completed(), (w) => w.length >= volume, `${volume} completion webhooks`, 30 * 60_000, 250);
       const rssAfter = await rssMb(worker);
       const spanS = (done.at(-1)!.receivedAt.getTime() - done[0]!.receivedAt.getTime()) / 1000;
@@ -81,8 +85,11 @@ export const webhooks: Benchmark = {
       const volumeParams = { deliveries: volume, workers: 1, endpoints: 1, duplicates, rejected: receiver.rejected.length };
       ctx.record({ benchmark: 'webhooks', variant: 'project', metric: 'deliveries_per_s', value: sig(volume / Math.max(spanS, 0.001)), params: volumeParams });
       ctx.record({ benchmark: 'webhooks', variant: 'project', metric: 'worker_rss_before_mb', value: sig(rssBefore), params: volumeParams });
+      ctx.record({ benchmark: 'webhooks', variant: 'project', metric: 'worker_rss_at_10pct_mb', value: sig(rssAtTenth), params: { ...volumeParams, deliveredThen: tenth } });
       ctx.record({ benchmark: 'webhooks', variant: 'project', metric: 'worker_rss_after_mb', value: sig(rssAfter), params: volumeParams });
-      ctx.log(`webhooks: ${volume} deliveries in ${spanS.toFixed(1)} s; worker RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MB; ${duplicates} duplicates`);
+      ctx.log(
+        `webhooks: ${volume} deliveries in ${spanS.toFixed(1)} s; worker RSS ${rssBefore.toFixed(0)} MB before, ${rssAtTenth.toFixed(0)} MB at ${tenth}, ${rssAfter.toFixed(0)} MB after; ${duplicates} duplicates`,
+      );
     } finally {
       await stopProcess(worker);
       await stopProcess(api);

@@ -38,8 +38,9 @@ import { webhookPayload } from './payload.js';
 import type { SecretBox } from './secrets.js';
 import { sendWebhook, type SendResult } from './send.js';
 
-/** Attempts one worker runs at once against one endpoint. */
-export const PER_ENDPOINT_IN_FLIGHT = 4;
+/** Attempts one worker runs at once against one endpoint: half its delivery slots (deliver-webhook's concurrency,
+ *  20), so a hanging endpoint leaves the other half to the rest. */
+export const PER_ENDPOINT_IN_FLIGHT = 10;
 /** Jitter on each retry interval: ±10%. */
 const JITTER = 0.1;
 
