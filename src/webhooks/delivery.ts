@@ -176,11 +176,34 @@ export async function attempt(rt: WebhookRuntime, job: Job<DeliveryJobData>): Pr
     return 'later';
   }
 
+  // The slot is taken before anything is awaited, so concurrent runs cannot all pass the check at once.
   const endpointKey = endpoint._id.toString();
-  if ((rt.inFlight.get(endpointKey) ?? 0) >= PER_ENDPOINT_IN_FLIGHT) {
+  const busy = rt.inFlight.get(endpointKey) ?? 0;
+  if (busy >= PER_ENDPOINT_IN_FLIGHT) {
     job.schedule(new Date(now.getTime() + intervalMs(c.JOB_POLL_INTERVAL)));
     return 'later';
   }
+  rt.inFlight.set(endpointKey, busy + 1);
+  try {
+    return await claimAndSend(rt, job, delivery, endpoint, log, now);
+  } finally {
+    const left = (rt.inFlight.get(endpointKey) ?? 1) - 1;
+    if (left > 0) rt.inFlight.set(endpointKey, left);
+    else rt.inFlight.delete(endpointKey);
+  }
+}
+
+/** Claims the next attempt of `delivery` and sends it (the caller holds one of the endpoint's slots). */
+async function claimAndSend(
+  rt: WebhookRuntime,
+  job: Job<DeliveryJobData>,
+  delivery: WebhookDeliveryRecord,
+  endpoint: WebhookEndpointRecord,
+  log: import('pino').Logger,
+  now: Date,
+): Promise<Outcome | undefined> {
+  const c = rt.config;
+  const lockMs = intervalMs(c.JOB_LOCK_LIFETIME);
 
   // Claim attempt n; an attempt still `sending` within the lock lifetime is another run's, one older is a dead worker's.
   const [latest] = await WebhookAttemptModel.find({ delivery: delivery._id }, { n: 1, state: 1, at: 1, round: 1, statusCode: 1, retryAt: 1 })
@@ -220,7 +243,6 @@ export async function attempt(rt: WebhookRuntime, job: Job<DeliveryJobData>): Pr
   }
 
   let result: SendResult;
-  rt.inFlight.set(endpointKey, (rt.inFlight.get(endpointKey) ?? 0) + 1);
   try {
     const headers = {
       'webhook-id': delivery.webhookId,
@@ -230,10 +252,6 @@ export async function attempt(rt: WebhookRuntime, job: Job<DeliveryJobData>): Pr
     result = await sendWebhook(endpoint.url, headers, delivery.payload, { timeoutMs: intervalMs(c.WEBHOOK_TIMEOUT), rules: c });
   } catch (err) {
     result = { durationMs: Date.now() - now.getTime(), error: err instanceof Error ? err.message : String(err) };
-  } finally {
-    const left = (rt.inFlight.get(endpointKey) ?? 1) - 1;
-    if (left > 0) rt.inFlight.set(endpointKey, left);
-    else rt.inFlight.delete(endpointKey);
   }
   const ok = result.statusCode !== undefined && result.statusCode >= 200 && result.statusCode < 300;
   const schedule = c.WEBHOOK_RETRY_SCHEDULE;
