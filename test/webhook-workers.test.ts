@@ -163,3 +163,19 @@ test('a hanging endpoint delays no other endpoint and no email', async () => {
   expect(slowDeliveries.every((d) => d.status === 'PENDING' && d.attempts.every((a: any) => a.statusCode === null && a.error === 'in progress'))).toBe(true);
   expect(slow.receiver.requestCount).toBeLessThanOrEqual(PER_ENDPOINT_IN_FLIGHT);
 }, 120_000);
+
+test('attempts and finished deliveries older than WEBHOOK_LOG_RETENTION are deleted by clean-webhook-log', async () => {
+  const { receiver, endpointId } = await receiverWithEndpoint();
+  const p = await worker({ WEBHOOK_LOG_RETENTION: '3 seconds' });
+  const r = await stack.createReservation(customer.token);
+  await receiver.waitFor(1, about(r.id));
+  const logged = await pollUntil(
+    () => deliveriesOf(stack.url, admin.token, endpointId),
+    (all) => all.length === 1 && all[0].status === 'DELIVERED',
+    'the delivery in the log',
+  );
+  expect(logged[0].attempts).toHaveLength(1);
+  await pollUntil(() => deliveriesOf(stack.url, admin.token, endpointId), (all) => all.length === 0, 'the log entry to expire', 30_000, 250);
+  expect(await mongoose.connection.collection('webhookAttempts').countDocuments({ delivery: new mongoose.Types.ObjectId(logged[0].id) })).toBe(0);
+  await p.waitForLine(/webhook log entries past WEBHOOK_LOG_RETENTION deleted/);
+}, 60_000);
