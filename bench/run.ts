@@ -74,7 +74,7 @@ function usage(error?: string): never {
   --large        the sweep at 100,000 reservations (writes bench/results/large.json)
   --only NAMES   just these benchmarks (comma-separated)
   --sweep-docs N the sweep's size
-  --webhook-deliveries N  the webhooks benchmark's volume (default 1,000; --large 10,000)
+  --webhook-deliveries N  the webhooks benchmark's volume (default 300; --large 10,000)
   --out FILE     where to write the JSON
   BENCH_MONGODB_URI=mongodb://…  measure against this server instead of an embedded one`;
   process.stderr.write(`${error ? `${error}\n` : ''}${text}\n`);

@@ -7,7 +7,7 @@
 //   volume:   N confirmed, overdue reservations completed by one run of the sweep, one endpoint subscribed to
 //             `reservation.completed`: N deliveries, their rate (first to last verified arrival), and the worker's
 //             resident memory before, once a tenth has arrived, and at the end: flat from the tenth to the end shows
-//             it does not grow with N (--webhook-deliveries N; default 1,000, --large 10,000).
+//             it does not grow with N (--webhook-deliveries N; default 300 to keep the run short, --large 10,000).
 import { readFile } from 'node:fs/promises';
 import { MongoClient } from 'mongodb';
 import { Types } from 'mongoose';
@@ -40,7 +40,7 @@ export const webhooks: Benchmark = {
     const { smoke, large } = ctx.options;
     const confirmations = smoke ? 10 : 100;
     const warmup = smoke ? 3 : 10;
-    const volume = ctx.options.webhookDeliveries ?? (smoke ? 100 : large ? 10_000 : 1_000);
+    const volume = ctx.options.webhookDeliveries ?? (smoke ? 50 : large ? 10_000 : 300);
     const receiver = await startWebhookReceiver();
     const uri = ctx.freshDatabaseUri('webhooks');
     const env = serviceEnv(uri, {

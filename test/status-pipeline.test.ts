@@ -67,6 +67,12 @@ describe('effectsOf: what a change calls for, and nothing else', () => {
     expect(completion.uniqueKey).toBe(`complete:${c.event._id.toString()}`);
   });
 
+  test('a change no enabled endpoint subscribes to schedules no webhook fan-out', () => {
+    const c = change(CONFIRMED, COMPLETED);
+    expect(effectsOf(c, { ...config, webhookEventTypes: new Set(['reservation.created']) }).jobs).toEqual([]);
+    expect(effectsOf(c, { ...config, webhookEventTypes: new Set(['reservation.completed']) }).jobs.map((j) => j.name)).toEqual([JOB.fanOutWebhook]);
+  });
+
   test("every change's webhooks are fanned out once per change", () => {
     const c = change(CONFIRMED, COMPLETED);
     const [fanOut] = effectsOf(c, config).jobs;

@@ -51,7 +51,10 @@ export interface Effects {
   live: LiveUpdate;
 }
 
-export type EffectRules = Pick<Config, 'COMPLETION_GRACE_MINUTES'>;
+export type EffectRules = Pick<Config, 'COMPLETION_GRACE_MINUTES'> & {
+  /** The webhook event types some enabled endpoint subscribes to, read once per hand-over; absent: offer every change. */
+  webhookEventTypes?: ReadonlySet<string>;
+};
 
 /** The email a status event calls for, if any: the seed's two signals. COMPLETED gets none. */
 export function emailKindOf(event: Pick<StatusEventRecord, 'from' | 'to'>): EmailKind | undefined {
@@ -92,8 +95,10 @@ const completion: JobEffect = ({ reservationId, startTime, event }, rules) => {
 };
 
 /** Every change is offered to the webhook endpoints subscribed to its event (src/webhooks/delivery.ts fans it out). */
-const webhooks: JobEffect = ({ reservationId, event }) => {
-  if (!webhookEventOf(event)) return [];
+const webhooks: JobEffect = ({ reservationId, event }, rules) => {
+  const type = webhookEventOf(event);
+  // No endpoint wants it: no job (a sweep of 10,000 completions costs no 10,000 fan-outs where nobody listens).
+  if (!type || (rules.webhookEventTypes && !rules.webhookEventTypes.has(type))) return [];
   const eventId = event._id.toString();
   return [{ name: JOB.fanOutWebhook, data: { reservationId, eventId }, uniqueKey: `webhooks:${eventId}` }];
 };
