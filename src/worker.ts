@@ -1,5 +1,6 @@
 // Worker entry (`npm run worker`): runs the Agenda jobs of its job groups (WORKER_JOBS or `--jobs`: email,
-// completion, webhooks, maintenance; all by default, src/jobs/groups.ts). Any number of workers may run at once. On SIGTERM a worker stops taking jobs, lets the running ones finish, and exits 0.
+// completion, webhooks, maintenance; all by default, src/jobs/groups.ts). Any number of workers may run at once.
+// On SIGTERM a worker stops taking jobs, lets the running ones finish, and exits 0.
 // `startWorker` is also what the all-in-one development mode (`npm start` without MONGODB_URI) runs in-process.
 import http from 'node:http';
 import os from 'node:os';
