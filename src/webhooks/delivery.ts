@@ -142,6 +142,10 @@ export function signatures(rt: WebhookRuntime, endpoint: WebhookEndpointRecord, 
 
 type Outcome = 'delivered' | 'failed' | 'retry' | 'later';
 
+/** WEBHOOK_TIMEOUT, capped at 80% of the job's lock: an attempt must end before another worker may take the job over. */
+export const attemptTimeoutMs = (c: Pick<Config, 'WEBHOOK_TIMEOUT' | 'JOB_LOCK_LIFETIME'>) =>
+  Math.min(intervalMs(c.WEBHOOK_TIMEOUT), Math.floor(intervalMs(c.JOB_LOCK_LIFETIME) * 0.8));
+
 const jittered = (ms: number) => Math.round(ms * (1 - JITTER + Math.random() * 2 * JITTER));
 
 /** One run of a delivery's job: at most one attempt. Reschedules the job itself for a retry or a wait. */
@@ -249,7 +253,7 @@ async function claimAndSend(
       'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
       'webhook-signature': signatures(rt, endpoint, delivery.webhookId, now, delivery.payload),
     };
-    result = await sendWebhook(endpoint.url, headers, delivery.payload, { timeoutMs: intervalMs(c.WEBHOOK_TIMEOUT), rules: c });
+    result = await sendWebhook(endpoint.url, headers, delivery.payload, { timeoutMs: attemptTimeoutMs(c), rules: c });
   } catch (err) {
     result = { durationMs: Date.now() - now.getTime(), error: err instanceof Error ? err.message : String(err) };
   }
