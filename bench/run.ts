@@ -1,6 +1,6 @@
 // `npm run bench`: every benchmark beside its baselines, measured in the same run on the same data.
 //
-//   node dist/bench/run.js [--smoke] [--large] [--only <name>[,<name>…]] [--sweep-docs N] [--out FILE]
+//   node dist/bench/run.js [--smoke] [--large] [--only <name>[,<name>…]] [--sweep-docs N] [--webhook-deliveries N] [--out FILE]
 //
 // One embedded MongoDB-compatible server for the run (src/db/embedded/: mongod → mongodb-memory-server →
 // FerretDB), or BENCH_MONGODB_URI; a fresh database per benchmark. Prints a table and writes
@@ -27,10 +27,11 @@ import {
   type RunOptions,
 } from './support/harness.js';
 import { sweep } from './sweep.js';
+import { webhooks } from './webhooks.js';
 import { databaseUri } from '../test/support/mongo.js';
 import { killAllProcesses, ROOT } from '../test/support/processes.js';
 
-const BENCHMARKS: Benchmark[] = [cost, sweep, emailRender, apiCreate, fanout, emailLatency];
+const BENCHMARKS: Benchmark[] = [cost, sweep, emailRender, apiCreate, fanout, emailLatency, webhooks];
 
 interface Cli extends RunOptions {
   only?: string[];
@@ -51,6 +52,7 @@ function parseArgs(argv: string[]): Cli {
     else if (a === '--only') cli.only = value().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a.startsWith('--only=')) cli.only = a.slice(7).split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--sweep-docs') cli.sweepDocs = positiveInt(a, value());
+    else if (a === '--webhook-deliveries') cli.webhookDeliveries = positiveInt(a, value());
     else if (a === '--out') cli.out = value();
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown argument ${a}`);
@@ -73,6 +75,7 @@ function usage(error?: string): never {
   --large        the sweep at 100,000 reservations (writes bench/results/large.json)
   --only NAMES   just these benchmarks (comma-separated)
   --sweep-docs N the sweep's size
+  --webhook-deliveries N  the webhooks benchmark's volume (default 300; --large 10,000)
   --out FILE     where to write the JSON
   BENCH_MONGODB_URI=mongodb://…  measure against this server instead of an embedded one`;
   process.stderr.write(`${error ? `${error}\n` : ''}${text}\n`);
@@ -191,7 +194,7 @@ async function main(): Promise<void> {
   };
   // A partial run (--only, --sweep-docs, a failure) must not overwrite the committed results of a full one.
   const name = cli.smoke ? 'smoke' : cli.large ? 'large' : 'latest';
-  const partial = !cli.smoke && (cli.only || cli.sweepDocs || failed);
+  const partial = !cli.smoke && (cli.only || cli.sweepDocs || cli.webhookDeliveries || failed);
   const target = path.resolve(cli.out ?? path.join(ROOT, 'bench', 'results', `${name}${partial ? '.partial' : ''}.json`));
   await mkdir(path.dirname(target), { recursive: true });
   await writeFile(target, `${JSON.stringify(report, null, 2)}\n`);

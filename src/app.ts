@@ -57,6 +57,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     loginLimiter: createLoginLimiter(c),
     signUpLimiter: createSignUpLimiter(c),
     views: createSharedViews(),
+    agenda: services.agenda,
   };
   const app = express();
   app.disable('x-powered-by');

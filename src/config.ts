@@ -4,6 +4,7 @@ import ms from 'ms';
 import { z } from 'zod';
 import { CRASH_POINTS, type CrashPoint } from './status/crash-points.js';
 import { EMBEDDED_KINDS } from './db/embedded/kinds.js';
+import { JOB_GROUP_NAMES } from './jobs/group-names.js';
 
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const commaList = (v: unknown) =>
@@ -280,6 +281,49 @@ export const configSchema = z
     LOGIN_MAX_ATTEMPTS: int(5, 1, 1000),
     LOGIN_MAX_ATTEMPTS_PER_ADDRESS: int(20, 1, 100_000),
     LOGIN_WINDOW: interval('15 minutes'),
+    // --- Webhooks (src/webhooks/). How long one delivery attempt may take before it counts as failed (capped at
+    // 80% of JOB_LOCK_LIFETIME, so an attempt always ends inside its job's lock).
+    WEBHOOK_TIMEOUT: interval('10 seconds'),
+    // The waits between a failed attempt and the next, in turn (each with ±10% jitter); after the last, FAILED.
+    WEBHOOK_RETRY_SCHEDULE: z.preprocess(
+      (v) => commaList(emptyToUndefined(v)),
+      z
+        .array(
+          z.string().refine((text) => UNIT.test(text) && Number.isFinite(ms(text as ms.StringValue)) && ms(text as ms.StringValue) > 0, {
+            message: 'must be a comma list of lengths of time such as "5 seconds, 5 minutes, 30 minutes"',
+          }),
+        )
+        .max(50, 'must list at most 50 intervals')
+        .default(['5 seconds', '5 minutes', '30 minutes', '2 hours', '5 hours', '10 hours', '10 hours']),
+    ),
+    // An endpoint whose deliveries have all failed for this long is disabled (and ADMIN_EMAIL told, once).
+    WEBHOOK_DISABLE_AFTER: interval('5 days'),
+    // Delivery attempts older than this are deleted by the clean-webhook-log job.
+    WEBHOOK_LOG_RETENTION: interval('30 days'),
+    // After rotateWebhookSecret, the old secret keeps signing beside the new one for this long.
+    WEBHOOK_SECRET_OVERLAP: interval('24 hours'),
+    // true: endpoints may be http:// in production and may resolve to loopback/private/link-local addresses.
+    WEBHOOK_ALLOW_PRIVATE_URLS: z.preprocess(
+      lowercase,
+      z
+        .enum(ON_OFF, { error: 'must be true or false' })
+        .default('false')
+        .transform((v) => ['true', '1', 'yes', 'on'].includes(v)),
+    ),
+    // The key signing secrets are encrypted with at rest (AES-256-GCM): at least 32 characters, e.g. the output
+    // of `openssl rand -base64 32`. Unset: a key derived from JWT_SECRET (src/webhooks/secrets.ts says why).
+    WEBHOOK_ENCRYPTION_KEY: z.preprocess(
+      emptyToUndefined,
+      z.string().min(32, 'must be at least 32 characters (e.g. `openssl rand -base64 32`)').optional(),
+    ),
+    // Which job groups this worker runs (src/jobs/groups.ts); `npm run worker -- --jobs webhooks` says the same.
+    WORKER_JOBS: z.preprocess(
+      (v) => commaList(emptyToUndefined(v)),
+      z
+        .array(z.enum(JOB_GROUP_NAMES, { error: `must be a comma list of ${JOB_GROUP_NAMES.join(', ')}` }))
+        .min(1, `must name at least one of ${JOB_GROUP_NAMES.join(', ')}`)
+        .default([...JOB_GROUP_NAMES]),
+    ),
   })
   .extend(embeddedSettingsSchema.shape)
   .superRefine((c, ctx) => {

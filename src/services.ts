@@ -7,6 +7,7 @@ import type { Database } from './db/connect.js';
 import { AgendaScheduler, createAgenda } from './jobs/agenda.js';
 import { LivePublisher } from './live/publisher.js';
 import { createStatusService, systemClock, type Clock, type StatusService } from './status/service.js';
+import { webhookSubscriptions } from './webhooks/subscriptions.js';
 
 export interface Services {
   config: Config;
@@ -30,6 +31,7 @@ export function createServices(
   const publisher = new LivePublisher(log.child({ component: 'live' }));
   const status = createStatusService({
     scheduler: new AgendaScheduler(agenda),
+    webhooks: webhookSubscriptions,
     publisher,
     config,
     clock,

@@ -1,11 +1,12 @@
-// Worker entry (`npm run worker`): runs the Agenda jobs (emails, completion, dispatch-pending-effects). Any number
-// of workers may run at once. On SIGTERM a worker stops taking jobs, lets the running ones finish, and exits 0.
+// Worker entry (`npm run worker`): runs the Agenda jobs of its job groups (WORKER_JOBS or `--jobs`: email,
+// completion, webhooks, maintenance; all by default, src/jobs/groups.ts). Any number of workers may run at once.
+// On SIGTERM a worker stops taking jobs, lets the running ones finish, and exits 0.
 // `startWorker` is also what the all-in-one development mode (`npm start` without MONGODB_URI) runs in-process.
 import http from 'node:http';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import type { Agenda, JobParameters } from 'agenda';
+import { InMemoryNotificationChannel, type Agenda, type JobParameters } from 'agenda';
 import mongoose from 'mongoose';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from './config.js';
@@ -17,34 +18,21 @@ import { createShutdown } from './lib/shutdown.js';
 import { createMailRenderer } from './mail/render.js';
 import { createTransport } from './mail/transport.js';
 import { ensureJobIndexes, registerRecurring } from './jobs/agenda.js';
-import { defineCheckOverdueReservations } from './jobs/check-overdue-reservations.js';
-import { defineCompleteReservation } from './jobs/complete-reservation.js';
-import type { DefineJob, JobContext } from './jobs/context.js';
-import { defineDispatchPendingEffects } from './jobs/dispatch-pending-effects.js';
-import { JOB } from './jobs/names.js';
+import type { JobContext } from './jobs/context.js';
+import { JOB_GROUPS, type JobGroupName } from './jobs/groups.js';
 import { keepFinishedCopies } from './jobs/history.js';
-import { definePurgeJobHistory } from './jobs/purge-job-history.js';
-import { defineNewReservationAdminNotification } from './jobs/send-new-reservation-admin-notification.js';
-import { defineReservationStatusEmail } from './jobs/send-reservation-status-email.js';
-import { defineSendReservationReminder } from './jobs/send-reservation-reminder.js';
+import { JOB } from './jobs/names.js';
 import { createServices, type Services } from './services.js';
 import { crashHook } from './status/crash-points.js';
-
-const JOBS: readonly DefineJob[] = Object.freeze([
-  defineNewReservationAdminNotification,
-  defineReservationStatusEmail,
-  defineSendReservationReminder,
-  defineCompleteReservation,
-  defineCheckOverdueReservations,
-  defineDispatchPendingEffects,
-  definePurgeJobHistory,
-]);
+import { createSecretBox } from './webhooks/secrets.js';
 
 /** Running jobs get this long to finish on shutdown: inside lib/shutdown.ts's 10 s limit. */
 const DRAIN_TIMEOUT_MS = 8_000;
 
 export interface Worker {
   agenda: Agenda;
+  /** The job groups it runs (WORKER_JOBS). */
+  jobs: readonly JobGroupName[];
   /** Stops taking jobs and waits for the running ones (up to DRAIN_TIMEOUT_MS). */
   stop(): Promise<void>;
 }
@@ -67,21 +55,41 @@ export async function startWorker(services: Services): Promise<Worker> {
     renderer,
     transport: createTransport({ apiKey: c.SENDGRID_API_KEY, baseUrl: c.SENDGRID_API_BASE_URL, outboxDir: c.MAIL_OUTBOX_DIR }),
     crash: crashHook(c.CRASH_POINT),
+    webhooks: {
+      config: c,
+      box: createSecretBox(c),
+      agenda: services.agenda,
+      log: services.log.child({ component: 'webhooks' }),
+      inFlight: new Map(),
+    },
   };
-  for (const define of JOBS) define(ctx);
+  const groups = c.WORKER_JOBS.map((name) => JOB_GROUPS[name]);
+  for (const group of groups) for (const define of group.define) define(ctx);
   const agenda = services.agenda;
+  // Agenda's overall cap (20 by default) would let slow webhook deliveries take the slots email jobs need: the cap
+  // is the sum of what each job allows, so each job name is bounded by its own concurrency only.
+  agenda.maxConcurrency(Object.values(agenda.definitions).reduce((sum, d) => sum + (d.concurrency ?? 5), 0));
   logJobOutcomes(agenda, log);
-  const copies = keepFinishedCopies(agenda, [JOB.newReservationAdminNotification, JOB.reservationStatusEmail], log);
+  // Jobs this worker schedules itself (a change's webhook deliveries, made by its fan-out job) start at once rather
+  // than at the next poll: Agenda's in-process notification channel. Other processes' jobs are still found by polling.
+  if (!agenda.hasNotificationChannel()) agenda.notifyVia(new InMemoryNotificationChannel());
+
+  // Sent emails stay visible in the job dashboard for JOB_HISTORY_RETENTION (src/jobs/history.ts).
+  const copies = keepFinishedCopies(agenda, [JOB.newReservationAdminNotification, JOB.reservationStatusEmail, JOB.sendReservationReminder], log);
 
   await agenda.ready;
   await ensureJobIndexes();
-  await registerRecurring(agenda, JOB.checkOverdueReservations, c.COMPLETION_SWEEP_INTERVAL);
-  await registerRecurring(agenda, JOB.dispatchPendingEffects, c.PENDING_EFFECTS_INTERVAL);
-  await registerRecurring(agenda, JOB.purgeJobHistory, c.JOB_HISTORY_PURGE_INTERVAL);
+  for (const group of groups) {
+    for (const recurring of group.recurring) {
+      const { name, interval } = recurring(c);
+      await registerRecurring(agenda, name, interval);
+    }
+  }
   await agenda.start();
+  log.info({ jobs: c.WORKER_JOBS, jobNames: Object.keys(agenda.definitions) }, `running job groups: ${c.WORKER_JOBS.join(', ')}`);
 
   let stopping: Promise<void> | undefined;
-  return { agenda, stop: () => (stopping ??= drain(agenda, log).finally(() => copies.stop())) };
+  return { agenda, jobs: c.WORKER_JOBS, stop: () => (stopping ??= drain(agenda, log).finally(() => copies.stop())) };
 }
 
 async function drain(agenda: Agenda, log: Logger): Promise<void> {
@@ -107,7 +115,9 @@ function logJobOutcomes(agenda: Agenda, log: Logger): void {
     attempt: job.attrs.failCount,
   });
   // dispatch-pending-effects runs every few seconds: its routine lines at debug, everything else at info.
-  const level = (job: { attrs: JobParameters }) => (job.attrs.name === JOB.dispatchPendingEffects ? 'debug' : 'info');
+  // Webhook jobs log their own outcome (webhook delivered, will retry, failed) with more to say than these lines.
+  const quiet: readonly string[] = [JOB.dispatchPendingEffects, JOB.fanOutWebhook, JOB.deliverWebhook];
+  const level = (job: { attrs: JobParameters }) => (quiet.includes(job.attrs.name) ? 'debug' : 'info');
   agenda.on('start', (job) => log[level(job)](fields(job), 'job started'));
   agenda.on('success', (job) => log[level(job)](fields(job), 'job succeeded'));
   agenda.on('fail', (err: Error, job) => log.warn({ ...fields(job), err }, 'job failed'));
@@ -118,12 +128,13 @@ function logJobOutcomes(agenda: Agenda, log: Logger): void {
 
 /** The worker's /healthz (alive) and /readyz (the database answers a ping within a second). */
 function startHealthServer(c: Config): Promise<http.Server> {
+  const jobs = c.WORKER_JOBS;
   const server = http.createServer(async (req, res) => {
     const reply = (status: number, body: object) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (req.url === '/healthz') return reply(200, { status: 'ok' });
     if (req.url === '/readyz') {
       const up = await databaseAnswers();
-      return reply(up ? 200 : 503, { status: up ? 'ready' : 'not ready', database: up ? 'up' : 'down' });
+      return reply(up ? 200 : 503, { status: up ? 'ready' : 'not ready', database: up ? 'up' : 'down', jobs });
     }
     reply(404, { error: 'not found' });
   });
@@ -143,8 +154,16 @@ async function databaseAnswers(): Promise<boolean> {
   }
 }
 
+/** `--jobs webhooks,email` (or `--jobs=…`) on the command line: WORKER_JOBS, which it overrides. */
+export function jobsArgument(argv: readonly string[]): string | undefined {
+  const i = argv.findIndex((a) => a === '--jobs' || a.startsWith('--jobs='));
+  if (i < 0) return undefined;
+  return argv[i]!.includes('=') ? argv[i]!.slice('--jobs='.length) : (argv[i + 1] ?? '');
+}
+
 async function main(): Promise<void> {
-  const c = loadConfig();
+  const jobs = jobsArgument(process.argv.slice(2));
+  const c = loadConfig(jobs === undefined ? process.env : { ...process.env, WORKER_JOBS: jobs });
   const root = logger();
   const log = root.child({ component: 'worker' });
   const shutdown = createShutdown(log);
@@ -163,7 +182,7 @@ async function main(): Promise<void> {
     shutdown.add('worker', () => worker.stop(), 2);
     const health = await startHealthServer(c);
     shutdown.add('health server', () => new Promise((resolve) => health.close(resolve)), 3);
-    log.info({ healthPort: (health.address() as AddressInfo).port }, 'worker ready');
+    log.info({ healthPort: (health.address() as AddressInfo).port, jobs: worker.jobs }, 'worker ready');
   } catch (err) {
     log.fatal({ err }, 'worker failed to start');
     void shutdown.run(1);

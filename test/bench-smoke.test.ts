@@ -31,6 +31,7 @@ const EXPECTED: Record<string, Record<string, string[]>> = {
   },
   fanout: { project: ['p50_ms', 'p99_ms', 'p50_from_request_ms', 'p99_from_request_ms', 'mutation_ms'] },
   'email-latency': { project: ['p50_ms', 'p95_ms'] },
+  webhooks: { project: ['p50_ms', 'p95_ms', 'deliveries_per_s', 'worker_rss_before_mb', 'worker_rss_at_10pct_mb', 'worker_rss_after_mb'] },
 };
 /** Measured from the mutation's response: a delivery may beat the response to the client, so these may be ≤ 0. */
 const SIGNED = new Set(['fanout/p50_ms', 'fanout/p99_ms']);

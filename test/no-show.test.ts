@@ -94,7 +94,9 @@ test('after the start: NO_SHOW, pushed live, no email; its completion job is rem
   expect(marked.data.markNoShow).toMatchObject({ id: r.id, status: NO_SHOW });
   expect(marked.data.markNoShow.history.at(-1)).toEqual({ from: CONFIRMED, to: NO_SHOW, actor: `admin:${admin.id}` });
 
-  // An effect of the change: the completion job, still waiting, is gone from Agenda's collection.
+  // An effect of the change (handed over just after the answer): the completion job, still waiting, is gone from
+  // Agenda's collection.
+  await effectsHandedOver();
   expect(await jobs().countDocuments({ _id: completionJob })).toBe(0);
   expect(await jobs().countDocuments({ 'data.reservationId': r.id, name: { $in: [JOB.completeReservation, JOB.sendReservationReminder] } })).toBe(0);
 

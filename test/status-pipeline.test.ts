@@ -48,12 +48,12 @@ describe('effectsOf: what a change calls for, and nothing else', () => {
   });
 
   test.each([
-    [null, PENDING, [[JOB.newReservationAdminNotification, 'new-reservation-admin']]],
+    [null, PENDING, [[JOB.newReservationAdminNotification, 'new-reservation-admin'], [JOB.fanOutWebhook, undefined]]],
     // The default REMINDER_OFFSETS (24 hours, 2 hours), both ahead of a start in 2031.
-    [PENDING, CONFIRMED, [[JOB.reservationStatusEmail, 'reservation-confirmed'], [JOB.completeReservation, undefined], [JOB.sendReservationReminder, undefined], [JOB.sendReservationReminder, undefined]]],
-    [PENDING, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled']]],
-    [CONFIRMED, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled']]],
-    [CONFIRMED, COMPLETED, []],
+    [PENDING, CONFIRMED, [[JOB.reservationStatusEmail, 'reservation-confirmed'], [JOB.completeReservation, undefined], [JOB.sendReservationReminder, undefined], [JOB.sendReservationReminder, undefined], [JOB.fanOutWebhook, undefined]]],
+    [PENDING, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled'], [JOB.fanOutWebhook, undefined]]],
+    [CONFIRMED, CANCELLED, [[JOB.reservationStatusEmail, 'reservation-cancelled'], [JOB.fanOutWebhook, undefined]]],
+    [CONFIRMED, COMPLETED, [[JOB.fanOutWebhook, undefined]]],
   ] as const)('%s → %s', (from, to, expected) => {
     const c = change(from, to);
     const { jobs, live } = effectsOf(c, config);
@@ -100,6 +100,18 @@ describe('effectsOf: what a change calls for, and nothing else', () => {
     const { unschedule } = effectsOf(change(from, to), config);
     expect(unschedule).toEqual(removes ? [{ reservationId, names: [JOB.completeReservation, JOB.sendReservationReminder] }] : []);
   });
+
+  test('a change no enabled endpoint subscribes to schedules no webhook fan-out', () => {
+    const c = change(CONFIRMED, COMPLETED);
+    expect(effectsOf(c, { ...config, webhookEventTypes: new Set(['reservation.created']) }).jobs).toEqual([]);
+    expect(effectsOf(c, { ...config, webhookEventTypes: new Set(['reservation.completed']) }).jobs.map((j) => j.name)).toEqual([JOB.fanOutWebhook]);
+  });
+
+  test("every change's webhooks are fanned out once per change", () => {
+    const c = change(CONFIRMED, COMPLETED);
+    const [fanOut] = effectsOf(c, config).jobs;
+    expect(fanOut).toEqual({ name: JOB.fanOutWebhook, data: { reservationId, eventId: c.event._id.toString() }, uniqueKey: `webhooks:${c.event._id.toString()}` });
+  });
 });
 
 describe('the service hands over exactly what effectsOf says, through the collaborators it was given', () => {
@@ -117,10 +129,12 @@ describe('the service hands over exactly what effectsOf says, through the collab
     ]);
     expect(r.jobs.map((j) => j.name)).toEqual([
       JOB.newReservationAdminNotification,
+      JOB.fanOutWebhook,
       JOB.reservationStatusEmail,
       JOB.completeReservation,
       JOB.sendReservationReminder,
       JOB.sendReservationReminder,
+      JOB.fanOutWebhook,
     ]);
     expect(r.unscheduled).toEqual([]);
     expect(r.live.map((u) => u.event.to)).toEqual([PENDING, CONFIRMED]);
@@ -149,6 +163,6 @@ describe('the service hands over exactly what effectsOf says, through the collab
     expect(r.live.map((u) => [u.reservationId, u.event.to])).toEqual([[created._id.toHexString(), PENDING]]);
     expect(await StatusClaim.countDocuments({ reservation: created._id, dispatched: false })).toBe(0);
     // Handed over once more by the retry, the job is the same key (the scheduler makes it unique).
-    expect(new Set(r.jobs.map((j) => j.uniqueKey)).size).toBe(1);
+    expect(new Set(r.jobs.map((j) => j.uniqueKey)).size).toBe(2); // its email and its webhook fan-out
   });
 });

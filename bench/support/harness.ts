@@ -10,6 +10,8 @@ export interface RunOptions {
   large: boolean;
   /** Overrides the sweep's size (reservations). */
   sweepDocs?: number;
+  /** Overrides the webhooks benchmark's volume (deliveries). */
+  webhookDeliveries?: number;
 }
 
 export interface Database {

@@ -60,8 +60,8 @@ async function saveOnce(job: Job<unknown>, uniqueKey: string): Promise<void> {
 export class AgendaScheduler implements Scheduler {
   constructor(readonly agenda: Agenda) {}
 
-  async schedule({ name, data, runAt, uniqueKey }: ScheduledJob): Promise<void> {
-    await saveOnce(this.agenda.create(name, data).schedule(runAt ?? new Date()), uniqueKey);
+  async schedule(job: ScheduledJob): Promise<void> {
+    await scheduleOnce(this.agenda, job);
   }
 
   /**
@@ -76,6 +76,19 @@ export class AgendaScheduler implements Scheduler {
 /** The index `unschedule` finds a reservation's jobs by (created by workers at start; a no-op once it exists). */
 export async function ensureJobIndexes(): Promise<void> {
   await agendaJobs().createIndex({ 'data.reservationId': 1, name: 1 }, { name: 'reservationJobs' });
+}
+
+/** Schedules any job at most once per `uniqueKey` (the jobs a job schedules: webhook deliveries, an admin email). */
+export async function scheduleOnce(
+  agenda: Agenda,
+  { name, data, runAt, uniqueKey }: { name: string; data: object; runAt?: Date; uniqueKey: string },
+): Promise<void> {
+  await saveOnce(agenda.create(name, data).schedule(runAt ?? new Date()), uniqueKey);
+}
+
+/** Brings forward the job of `uniqueKey` to now, unless it is running (a delivery whose predecessor just finished). */
+export async function runSoon(uniqueKey: string, now: Date): Promise<void> {
+  await agendaJobs().updateOne({ _id: jobIdFor(uniqueKey), lockedAt: null, nextRunAt: { $gt: now } }, { $set: { nextRunAt: now } });
 }
 
 /**

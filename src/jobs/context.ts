@@ -6,6 +6,7 @@ import type { MailRenderer } from '../mail/render.js';
 import type { MailTransport } from '../mail/transport.js';
 import type { CrashHook } from '../status/crash-points.js';
 import type { Clock, StatusService } from '../status/service.js';
+import type { WebhookRuntime } from '../webhooks/delivery.js';
 
 export interface JobContext {
   agenda: Agenda;
@@ -17,6 +18,8 @@ export interface JobContext {
   renderer: MailRenderer;
   transport: MailTransport;
   crash: CrashHook;
+  /** The webhook jobs' collaborators (secrets, per-endpoint in-flight counts). */
+  webhooks: WebhookRuntime;
 }
 
 /** Defines one job on the context's Agenda: each job file exports one. */

@@ -7,5 +7,9 @@ export const JOB = Object.freeze({
   checkOverdueReservations: 'check-overdue-reservations',
   dispatchPendingEffects: 'dispatch-pending-effects',
   purgeJobHistory: 'purge-job-history',
+  fanOutWebhook: 'fan-out-webhook',
+  deliverWebhook: 'deliver-webhook',
+  cleanWebhookLog: 'clean-webhook-log',
+  webhookDisabledEmail: 'send-webhook-disabled-email',
 } as const);
 export type JobName = (typeof JOB)[keyof typeof JOB];

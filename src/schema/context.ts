@@ -1,3 +1,4 @@
+import type { Agenda } from 'agenda';
 import DataLoader from 'dataloader';
 import type { Config } from '../config.js';
 import type { LiveChange } from '../live/channel.js';
@@ -28,6 +29,8 @@ export interface ApiServices {
   loginLimiter: LoginLimiter;
   signUpLimiter: SignUpLimiter;
   views: SharedViews;
+  /** Where admin-requested jobs go (a webhook redelivery). */
+  agenda: Agenda;
 }
 
 export interface Context {

@@ -12,6 +12,7 @@ import { JOB } from '../jobs/names.js';
 import type { EmailKind } from '../mail/render.js';
 import { ReservationStatus } from '../models/status.js';
 import type { StatusEventRecord } from '../models/status-event.js';
+import { webhookEventOf } from '../webhooks/events.js';
 import { completionDeadline } from './completion.js';
 
 /** One committed status change, as its effects see it. */
@@ -65,7 +66,10 @@ export interface Effects {
   live: LiveUpdate;
 }
 
-export type EffectRules = Pick<Config, 'COMPLETION_GRACE_MINUTES' | 'REMINDER_OFFSETS'>;
+export type EffectRules = Pick<Config, 'COMPLETION_GRACE_MINUTES' | 'REMINDER_OFFSETS'> & {
+  /** The webhook event types some enabled endpoint subscribes to, read once per hand-over; absent: offer every change. */
+  webhookEventTypes?: ReadonlySet<string>;
+};
 
 /** The email a status event calls for, if any: the seed's two signals. COMPLETED gets none. */
 export function emailKindOf(event: Pick<StatusEventRecord, 'from' | 'to'>): EmailKind | undefined {
@@ -126,8 +130,17 @@ const reminders: JobEffect = ({ reservationId, startTime, event }, rules) => {
     }));
 };
 
+/** Every change is offered to the webhook endpoints subscribed to its event (src/webhooks/delivery.ts fans it out). */
+const webhooks: JobEffect = ({ reservationId, event }, rules) => {
+  const type = webhookEventOf(event);
+  // No endpoint wants it: no job (a sweep of 10,000 completions costs no 10,000 fan-outs where nobody listens).
+  if (!type || (rules.webhookEventTypes && !rules.webhookEventTypes.has(type))) return [];
+  const eventId = event._id.toString();
+  return [{ name: JOB.fanOutWebhook, data: { reservationId, eventId }, uniqueKey: `webhooks:${eventId}` }];
+};
+
 /** Every kind of job a change may cause, in the order they are scheduled. */
-const JOB_EFFECTS: readonly JobEffect[] = Object.freeze([email, completion, reminders]);
+const JOB_EFFECTS: readonly JobEffect[] = Object.freeze([email, completion, reminders, webhooks]);
 
 /** The jobs a confirmation scheduled for later, which only a CONFIRMED reservation needs. */
 const WHILE_CONFIRMED: readonly JobName[] = Object.freeze([JOB.completeReservation, JOB.sendReservationReminder]);

@@ -64,8 +64,15 @@ export interface Clock {
 
 export const systemClock: Clock = Object.freeze({ now: () => new Date() });
 
+/** Which webhook event types enabled endpoints subscribe to now (src/webhooks/subscriptions.ts). */
+export interface WebhookSubscriptions {
+  eventTypes(): Promise<ReadonlySet<string>>;
+}
+
 export interface StatusServiceDeps {
   scheduler: Scheduler;
+  /** Absent: every change is offered to webhooks (its fan-out job finds no endpoint when there is none). */
+  webhooks?: WebhookSubscriptions;
   publisher: Publisher;
   config: Pick<Config, 'COMPLETION_GRACE_MINUTES' | 'REMINDER_OFFSETS' | 'CANCELLATION_CUTOFF' | 'CRASH_POINT'>;
   clock: Clock;
@@ -126,10 +133,17 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
   /** Hands over the effects of applied changes, then marks their claims dispatched. A batch's live events are
    *  handed over together, so the publisher stores them in one group insert rather than one by one. */
   async function handOver(claims: StatusClaimRecord[]): Promise<void> {
+    // Read after the changes were claimed: an endpoint created before a change is seen; one created after it would
+    // not be sent that change anyway (it gets the changes made after its creation).
+    const webhookEventTypes = await deps.webhooks?.eventTypes().catch((err: unknown) => {
+      log.warn({ err }, 'could not read the webhook subscriptions; offering every change to webhooks');
+      return undefined;
+    });
+    const rules = webhookEventTypes ? { ...config, webhookEventTypes } : config;
     const handedOver = await Promise.all(
       claims.map(async (claim) => {
         try {
-          const { jobs, unschedule, live } = effectsOf(changeOf(claim), config);
+          const { jobs, unschedule, live } = effectsOf(changeOf(claim), rules);
           // One change's own effects in order: its jobs, the jobs it makes pointless, then its live event.
           for (const job of jobs) await scheduler.schedule(job);
           for (const pointless of unschedule) await scheduler.unschedule(pointless);

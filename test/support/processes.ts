@@ -157,8 +157,8 @@ export async function startApiProcess(env: Record<string, string>, options: Star
 const workers = new Set<Proc>();
 
 /** Starts a worker (`dist/src/worker.js`) and resolves once it is processing jobs. Logs at info: tests read its lines. */
-export async function startWorkerProcess(env: Record<string, string>): Promise<Proc> {
-  const p = startProcess('worker.js', { ...env, LOG_LEVEL: 'info' });
+export async function startWorkerProcess(env: Record<string, string>, args: string[] = []): Promise<Proc> {
+  const p = startProcess('worker.js', { ...env, LOG_LEVEL: 'info' }, { args });
   workers.add(p);
   void p.exited.then(() => workers.delete(p));
   await p.waitForLine(/worker ready/, 60_000);
