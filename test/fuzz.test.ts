@@ -6,6 +6,7 @@
 //
 // The generator (support/fuzz.ts, shared with production.test.ts) is seeded, so a failure names a request that can
 // be replayed: FUZZ_SEED=<n> reruns another mix.
+import { effectsHandedOver } from './support/worker.js';
 import { createHash, randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
@@ -60,6 +61,7 @@ beforeAll(async () => {
     customerToken,
   );
   expect(created.errors).toBeUndefined();
+  await effectsHandedOver(); // its claim is marked dispatched just after the answer
 }, 90_000);
 
 afterAll(async () => {
