@@ -243,15 +243,17 @@ test('two workers and 50 confirmations: exactly 50 confirmation emails', async (
     await Promise.all(reservations.map((r) => confirm(r.id)));
     const ours = new Set(reservations.map((r) => r.reference));
     const confirmations = () => stub.messages.filter((m) => m.subject === 'Your Reservation is Confirmed!' && [...ours].some((ref) => m.text.includes(ref)));
-    await pollUntil(async () => confirmations().length, (n) => n >= 50, '50 confirmation emails', 30_000);
-    await emailJobsSettled(30_000);
+    // Wait bounds, not speed goals (that is `npm run bench`): on FerretDB every job poll reads the whole jobs
+    // collection, and on a loaded 2-core machine 50 emails can take a minute.
+    await pollUntil(async () => confirmations().length, (n) => n >= 50, '50 confirmation emails', 120_000);
+    await emailJobsSettled(60_000);
 
     expect(confirmations()).toHaveLength(50);
     expect(new Set(confirmations().map((m) => m.customArgs.idempotency_key)).size).toBe(50);
   } finally {
     await Promise.all(workers.map((w) => stopProcess(w)));
   }
-}, 90_000);
+}, 240_000);
 
 test('SIGTERM during a slow send: the email is sent once and the worker exits 0', async () => {
   const customer = await stack.signUp();

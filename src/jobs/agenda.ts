@@ -69,7 +69,8 @@ export class AgendaScheduler implements Scheduler {
    * finish (it reads the reservation first, finds it moved on and does nothing).
    */
   async unschedule({ reservationId, names }: UnscheduledJobs): Promise<void> {
-    await agendaJobs().deleteMany({ name: { $in: names }, 'data.reservationId': reservationId, lockedAt: null });
+    // Waiting ones only: not one running (locked), nor the finished copies the dashboard shows (no next run).
+    await agendaJobs().deleteMany({ name: { $in: names }, 'data.reservationId': reservationId, lockedAt: null, nextRunAt: { $ne: null } });
   }
 }
 
