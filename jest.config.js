@@ -23,4 +23,5 @@ export default {
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60000,
   maxWorkers: 2,
+  testSequencer: '<rootDir>/test/support/sequencer.mjs',
 };

@@ -26,6 +26,9 @@ import { createServices, type Services } from './services.js';
 import { crashHook } from './status/crash-points.js';
 import { createSecretBox } from './webhooks/secrets.js';
 
+/** Agenda's own default cap on the jobs one worker runs at once. */
+const DEFAULT_MAX_CONCURRENCY = 20;
+
 /** Running jobs get this long to finish on shutdown: inside lib/shutdown.ts's 10 s limit. */
 const DRAIN_TIMEOUT_MS = 8_000;
 
@@ -66,9 +69,12 @@ export async function startWorker(services: Services): Promise<Worker> {
   const groups = c.WORKER_JOBS.map((name) => JOB_GROUPS[name]);
   for (const group of groups) for (const define of group.define) define(ctx);
   const agenda = services.agenda;
-  // Agenda's overall cap (20 by default) would let slow webhook deliveries take the slots email jobs need: the cap
-  // is the sum of what each job allows, so each job name is bounded by its own concurrency only.
-  agenda.maxConcurrency(Object.values(agenda.definitions).reduce((sum, d) => sum + (d.concurrency ?? 5), 0));
+  // Agenda's overall cap (20 by default) would let slow webhook deliveries take the slots email jobs need: the
+  // webhook jobs get room of their own on top of it, so they can never hold more than theirs. The other jobs keep
+  // the default cap: raising it lets more of them hit the database at once, which on FerretDB's SQLite backend
+  // (one writer) made each job slower than its lock lifetime under load and so run twice.
+  const webhookSlots = [JOB.fanOutWebhook, JOB.deliverWebhook].reduce((sum, name) => sum + (agenda.definitions[name]?.concurrency ?? 0), 0);
+  agenda.maxConcurrency(DEFAULT_MAX_CONCURRENCY + webhookSlots);
   logJobOutcomes(agenda, log);
   // Jobs this worker schedules itself (a change's webhook deliveries, made by its fan-out job) start at once rather
   // than at the next poll: Agenda's in-process notification channel. Other processes' jobs are still found by polling.

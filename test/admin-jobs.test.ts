@@ -1,6 +1,7 @@
 // The job dashboard (Agendash at /admin/jobs): admins only, signed in from a browser with their email and
 // password (HTTP Basic) or from a script with their token; its page works offline; writes cannot be forged by
 // another site.
+import { effectsHandedOver } from './support/worker.js';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import mongoose from 'mongoose';
@@ -215,6 +216,7 @@ describe('what an admin gets', () => {
 
   test('writes work as same-origin JSON, and are refused as a form post or from another site', async () => {
     const reservation = await stack.createReservation(customer.token);
+    await effectsHandedOver(); // its job is scheduled just after the answer
     const job = await mongoose.connection.collection(AGENDA_COLLECTION).findOne({ 'data.reservationId': reservation.id });
     const auth = basic(admin.email, ADMIN_PASSWORD);
     const post = (headers: Record<string, string>, body: string) =>

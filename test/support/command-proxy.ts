@@ -5,7 +5,7 @@
 // Written by hand: no maintained package parses the wire protocol's command names off a live TCP stream, and
 // only the first few bytes of each message are read (the header, the OP_MSG body's first element).
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { listenInPlaceOf } from './tcp-proxy.js';
 
 export interface WireCommand {
   /** performance.now() when the message arrived at the proxy. */
@@ -124,15 +124,8 @@ export async function startCommandProxy(targetUri: string): Promise<CommandProxy
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const proxied = new URL(targetUri);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String((server.address() as AddressInfo).port);
   return {
-    uri: proxied.toString(),
+    uri: await listenInPlaceOf(server, targetUri),
     commands,
     between: (from, to = Infinity) => commands.filter((c) => c.at >= from && c.at < to && !isUpkeep(c)),
     requestPath: (from, to) => commands.filter((c) => c.at >= from && c.at < to && !isUpkeep(c) && !isLiveFeedRead(c)),

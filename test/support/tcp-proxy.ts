@@ -30,15 +30,8 @@ export async function startTcpProxy(targetUri: string): Promise<TcpProxy> {
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const proxied = new URL(targetUri);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String((server.address() as AddressInfo).port);
   return {
-    uri: proxied.toString(),
+    uri: await listenInPlaceOf(server, targetUri),
     cut() {
       down = true;
       for (const s of sockets) s.destroy();
@@ -52,4 +45,16 @@ export async function startTcpProxy(targetUri: string): Promise<TcpProxy> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** Starts `server` on a free 127.0.0.1 port and resolves with `targetUri` pointed at it instead (a proxy's URI). */
+export async function listenInPlaceOf(server: net.Server, targetUri: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const proxied = new URL(targetUri);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String((server.address() as AddressInfo).port);
+  return proxied.toString();
 }
