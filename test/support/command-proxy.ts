@@ -4,8 +4,7 @@
 //
 // Written by hand: no maintained package parses the wire protocol's command names off a live TCP stream, and
 // only the first few bytes of each message are read (the header, the OP_MSG body's first element).
-import net from 'node:net';
-import { listenInPlaceOf } from './tcp-proxy.js';
+import { startTcpProxy } from './tcp-proxy.js';
 
 export interface WireCommand {
   /** performance.now() when the message arrived at the proxy. */
@@ -96,20 +95,11 @@ function stringField(msg: Buffer, offset: number, field: string): string | undef
 }
 
 export async function startCommandProxy(targetUri: string): Promise<CommandProxy> {
-  const target = new URL(targetUri);
-  const sockets = new Set<net.Socket>();
   const commands: WireCommand[] = [];
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => s.destroy());
-  };
-  const server = net.createServer((client) => {
-    track(client);
-    const upstream = net.connect(Number(target.port || 27017), target.hostname);
-    track(upstream);
+  // Each client connection's bytes, cut into wire messages (a message may span chunks, a chunk hold several).
+  const readClient = () => {
     let pending: Buffer = Buffer.alloc(0);
-    client.on('data', (chunk: Buffer) => {
+    return (chunk: Buffer) => {
       const at = performance.now();
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       while (pending.length >= 16) {
@@ -119,21 +109,15 @@ export async function startCommandProxy(targetUri: string): Promise<CommandProxy
         if (command) commands.push(command);
         pending = pending.subarray(length);
       }
-    });
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
+    };
+  };
+  const proxy = await startTcpProxy(targetUri, { readClient });
   return {
-    uri: await listenInPlaceOf(server, targetUri),
+    uri: proxy.uri,
     commands,
     between: (from, to = Infinity) => commands.filter((c) => c.at >= from && c.at < to && !isUpkeep(c)),
     requestPath: (from, to) => commands.filter((c) => c.at >= from && c.at < to && !isUpkeep(c) && !isLiveFeedRead(c)),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: proxy.close,
   };
 }
 

@@ -12,7 +12,12 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetUri: string): Promise<TcpProxy> {
+export interface TcpProxyOptions {
+  /** Makes, for each client connection, a reader of the bytes the client sends (they are forwarded unchanged). */
+  readClient?: () => (chunk: Buffer) => void;
+}
+
+export async function startTcpProxy(targetUri: string, opts: TcpProxyOptions = {}): Promise<TcpProxy> {
   const target = new URL(targetUri);
   const sockets = new Set<net.Socket>();
   let down = false;
@@ -26,6 +31,7 @@ export async function startTcpProxy(targetUri: string): Promise<TcpProxy> {
     if (down) return void client.resetAndDestroy();
     const upstream = net.connect(Number(target.port || 27017), target.hostname);
     track(upstream);
+    if (opts.readClient) client.on('data', opts.readClient());
     client.pipe(upstream).pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
@@ -48,7 +54,7 @@ export async function startTcpProxy(targetUri: string): Promise<TcpProxy> {
 }
 
 /** Starts `server` on a free 127.0.0.1 port and resolves with `targetUri` pointed at it instead (a proxy's URI). */
-export async function listenInPlaceOf(server: net.Server, targetUri: string): Promise<string> {
+async function listenInPlaceOf(server: net.Server, targetUri: string): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
