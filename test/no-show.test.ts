@@ -109,12 +109,14 @@ test('after the start: NO_SHOW, pushed live, no email; its completion job is rem
   });
 
   // Scheduled again by hand, the completion job runs and leaves the reservation alone.
-  await new AgendaScheduler(createAgenda(stack.config, stack.db)).schedule({
-    name: JOB.completeReservation,
-    data: { reservationId: r.id, eventId: confirmed.history[1]!.id },
-    runAt: new Date(),
-    uniqueKey: `complete:${confirmed.history[1]!.id}`,
-  });
+  await new AgendaScheduler(createAgenda(stack.config, stack.db)).schedule([
+    {
+      name: JOB.completeReservation,
+      data: { reservationId: r.id, eventId: confirmed.history[1]!.id },
+      runAt: new Date(),
+      uniqueKey: `complete:${confirmed.history[1]!.id}`,
+    },
+  ]);
   await pollUntil(() => jobs().countDocuments({ _id: completionJob }), (n) => n === 0, 'the completion job to run', 30_000);
   // Past its completion deadline, the sweep runs twice more (every second) without touching it.
   await pollUntil(async () => Date.now(), (now) => now > completionDeadline(startTime, GRACE_MINUTES).getTime(), 'the completion deadline');

@@ -307,7 +307,7 @@ test('an API server killed right after committing a confirmation: the email is s
 
 test('a job is scheduled once per key, however many times and processes schedule it', async () => {
   const scheduler = new AgendaScheduler(createAgenda(stack.config, stack.db));
-  const schedule = (job: Parameters<AgendaScheduler['schedule']>[0]) => scheduler.schedule(job);
+  const schedule = (job: Parameters<AgendaScheduler['schedule']>[0][number]) => scheduler.schedule([job]);
   const eventId = new Types.ObjectId().toString();
   const job = {
     name: JOB.reservationStatusEmail,

@@ -89,12 +89,14 @@ test('each offset before the start: one reminder with the manage link; none for 
   // A completion comes after the start, when the reminders are long gone: its jobs stay, and run without effect.
   expect(await reminderJobs(completed.id)).toBe(2);
   // The cancelled one's reminder, scheduled again as if the removal had raced it: it runs and sends nothing.
-  await new AgendaScheduler(createAgenda(stack.config, stack.db)).schedule({
-    name: JOB.sendReservationReminder,
-    data: { reservationId: cancelled.id, eventId: cancelled.confirmationId, offsetMs: 5_000, offset: '5 seconds' },
-    runAt: new Date(cancelled.startTime.getTime() - 5_000),
-    uniqueKey: reminderKey(cancelled.id, 5_000),
-  });
+  await new AgendaScheduler(createAgenda(stack.config, stack.db)).schedule([
+    {
+      name: JOB.sendReservationReminder,
+      data: { reservationId: cancelled.id, eventId: cancelled.confirmationId, offsetMs: 5_000, offset: '5 seconds' },
+      runAt: new Date(cancelled.startTime.getTime() - 5_000),
+      uniqueKey: reminderKey(cancelled.id, 5_000),
+    },
+  ]);
 
   const got = await pollUntil(async () => remindersAbout(kept.reference), (m) => m.length >= 2, 'two reminders', 60_000);
   for (const r of [kept, cancelled, noShow, completed]) {

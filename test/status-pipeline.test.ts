@@ -29,7 +29,7 @@ function recorder() {
   const jobs: ScheduledJob[] = [];
   const live: LiveUpdate[] = [];
   const unscheduled: UnscheduledJobs[] = [];
-  const scheduler: Scheduler = { schedule: async (job) => void jobs.push(job), unschedule: async (req) => void unscheduled.push(req) };
+  const scheduler: Scheduler = { schedule: async (scheduled) => void jobs.push(...scheduled), unschedule: async (req) => void unscheduled.push(req) };
   const publisher: Publisher = { publish: async (update) => void live.push(update) };
   return { jobs, unscheduled, live, scheduler, publisher };
 }

@@ -30,6 +30,12 @@ export interface DatabaseCapabilities {
    * meanwhile failed with "interrupted" and "database is locked". There the live feed polls instead (live/feed.ts).
    */
   tailableCursors: boolean;
+  /**
+   * Whether Agenda's lock query (a findAndModify per job name per poll) is an index lookup. MongoDB: yes. FerretDB
+   * 1.24: no, it reads every job document (SQLite) or every job of the name (PostgreSQL) and filters them in Go;
+   * there a poll first asks which names have a due job at all (src/jobs/due-names.ts).
+   */
+  indexedJobLocks: boolean;
 }
 
 export interface Database {
@@ -63,7 +69,7 @@ export async function connectDatabase(uri: string, opts: ConnectOptions = {}): P
 
 export function capabilitiesOf(buildInfo: Record<string, unknown>): DatabaseCapabilities {
   const ferretdb = typeof buildInfo.ferretdbVersion === 'string';
-  return { server: ferretdb ? 'ferretdb' : 'mongodb', updatesPerCommand: ferretdb ? 8 : 1000, tailableCursors: !ferretdb };
+  return { server: ferretdb ? 'ferretdb' : 'mongodb', updatesPerCommand: ferretdb ? 8 : 1000, tailableCursors: !ferretdb, indexedJobLocks: !ferretdb };
 }
 
 export async function disconnectDatabase(): Promise<void> {

@@ -12,9 +12,10 @@ import humanInterval from 'human-interval';
 import mongoose, { Types } from 'mongoose';
 import { intervalMs, type Config } from '../config.js';
 import type { Database } from '../db/connect.js';
-import { isDuplicateKey } from '../db/writes.js';
+import { insertEachOnce, isDuplicateKey } from '../db/writes.js';
 import type { ScheduledJob, UnscheduledJobs } from '../status/effects.js';
 import type { Scheduler } from '../status/service.js';
+import { dueNamesBackend } from './due-names.js';
 
 export const AGENDA_COLLECTION = 'agendaJobs';
 
@@ -22,17 +23,24 @@ export const AGENDA_COLLECTION = 'agendaJobs';
  * An Agenda instance on the application's connection. It polls for due jobs every JOB_POLL_INTERVAL once started;
  * an API server never starts its instance, it only schedules through it. MongoDB offers Agenda no notification
  * channel short of change streams (replica sets only, none on FerretDB), so a short poll is what gets a
- * confirmation's email out within seconds.
+ * confirmation's email out within seconds. Where each lock query reads the whole collection (FerretDB), a poll
+ * first asks which job names have anything to lock (due-names.ts).
  */
 export function createAgenda(c: Config, db: Database, name?: string): Agenda {
-  return new Agenda({
+  const mongo = db.connection.db as never;
+  const gated = db.capabilities.indexedJobLocks
+    ? undefined
+    : dueNamesBackend({ mongo, db: { collection: AGENDA_COLLECTION } }, intervalMs(c.JOB_POLL_INTERVAL));
+  const agenda = new Agenda({
     // Mongoose bundles its own copy of the driver (the backend's may differ in its patch version), hence the cast;
     // both share one bson package, so documents and ObjectIds pass between them unchanged.
-    backend: new MongoBackend({ mongo: db.connection.db as never, collection: AGENDA_COLLECTION }),
+    backend: gated ?? new MongoBackend({ mongo, collection: AGENDA_COLLECTION }),
     processEvery: intervalMs(c.JOB_POLL_INTERVAL),
     defaultLockLifetime: intervalMs(c.JOB_LOCK_LIFETIME),
     ...(name ? { name } : {}),
   });
+  if (gated) gated.repository.removedOnSuccess = (job) => agenda.definitions[job]?.removeOnComplete === true;
+  return agenda;
 }
 
 /**
@@ -60,8 +68,21 @@ async function saveOnce(job: Job<unknown>, uniqueKey: string): Promise<void> {
 export class AgendaScheduler implements Scheduler {
   constructor(readonly agenda: Agenda) {}
 
-  async schedule(job: ScheduledJob): Promise<void> {
-    await scheduleOnce(this.agenda, job);
+  /**
+   * One insert for all of them, each job's _id derived from its key (jobIdFor): a job already there is left
+   * alone, as Agenda's own insert-only save would (which costs a findAndModify per job). The documents are the ones
+   * Agenda makes (`create` and `schedule`), so workers lock and run them as their own.
+   */
+  async schedule(jobs: readonly ScheduledJob[]): Promise<void> {
+    await insertEachOnce(
+      agendaJobs(),
+      jobs.map(({ name, data, runAt, uniqueKey }) => ({
+        ...this.agenda.create(name, data).schedule(runAt ?? new Date()).attrs,
+        _id: jobIdFor(uniqueKey),
+        lockedAt: null,
+        lastModifiedBy: null,
+      })),
+    );
   }
 
   /**

@@ -38,9 +38,10 @@ import { TransitionError } from './errors.js';
 import { canTransition, isTooEarly } from './lifecycle.js';
 import { newReference } from './reference.js';
 
-/** Schedules a job idempotently: at most one job per `uniqueKey`, whoever calls and however often. */
+/** Schedules jobs idempotently: at most one job per `uniqueKey`, whoever calls and however often. */
 export interface Scheduler {
-  schedule(job: ScheduledJob): Promise<void>;
+  /** Every job of a hand-over at once (one write where the scheduler can: the jobs of a sweep batch, of a confirmation). */
+  schedule(jobs: readonly ScheduledJob[]): Promise<void>;
   /** Removes a reservation's waiting jobs of these names (never a running one); removing none is no error. */
   unschedule(jobs: UnscheduledJobs): Promise<void>;
 }
@@ -140,20 +141,29 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
       return undefined;
     });
     const rules = webhookEventTypes ? { ...config, webhookEventTypes } : config;
+    // Each change's effects in order: its jobs, the jobs it makes pointless, then its live event. The jobs of every
+    // change handed over here go in one write (on FerretDB every write waits its turn at one writer, and a
+    // confirmation alone schedules four jobs); if that write fails, none of these changes is marked dispatched.
+    const effects = claims.map((claim) => ({ claim, ...effectsOf(changeOf(claim), rules) }));
+    const failed = (claim: StatusClaimRecord, err: unknown) =>
+      log.warn(
+        { err, reservationId: claim.reservation.toString(), eventId: claim.event._id.toString() },
+        "could not hand over a status change's effects; dispatch-pending-effects will",
+      );
+    try {
+      await scheduler.schedule(effects.flatMap((e) => e.jobs));
+    } catch (err) {
+      for (const { claim } of effects) failed(claim, err);
+      return;
+    }
     const handedOver = await Promise.all(
-      claims.map(async (claim) => {
+      effects.map(async ({ claim, unschedule, live }) => {
         try {
-          const { jobs, unschedule, live } = effectsOf(changeOf(claim), rules);
-          // One change's own effects in order: its jobs, the jobs it makes pointless, then its live event.
-          for (const job of jobs) await scheduler.schedule(job);
           for (const pointless of unschedule) await scheduler.unschedule(pointless);
           await publisher.publish(live);
           return claim._id;
         } catch (err) {
-          log.warn(
-            { err, reservationId: claim.reservation.toString(), eventId: claim.event._id.toString() },
-            "could not hand over a status change's effects; dispatch-pending-effects will",
-          );
+          failed(claim, err);
           return undefined;
         }
       }),
