@@ -25,6 +25,9 @@ const CREATE = `mutation($input: CreateReservationInput!) { createReservation(in
 const CONFIRM = `mutation($id: ID!) { confirmReservation(id: $id) { id history { id } } }`;
 const EVENTS = `mutation($id: ID!, $events: [WebhookEventType!]) { updateWebhookEndpoint(id: $id, input: { events: $events }) { id } }`;
 
+/** The worker's V8 old-space cap during the run, MB: its own start-up takes about half. */
+const HEAP_CAP_MB = 160;
+
 /** The worker's resident set, in MB (Linux: /proc; elsewhere NaN). */
 async function rssMb(p: Proc): Promise<number> {
   try {
@@ -51,7 +54,9 @@ export const webhooks: Benchmark = {
     });
     // The worker runs every group but email: there is no SendGrid here, and email jobs failing and retrying against
     // a closed port would load the database the deliveries are measured on (task routing, WORKER_JOBS).
-    const workerEnv = { ...env, WORKER_JOBS: 'completion,webhooks,maintenance' };
+    // Its V8 heap capped (HEAP_CAP_MB): a worker whose memory grew with the deliveries would run out and die, and
+    // the run fail, however lazily the garbage collector gives memory back (resident memory alone shows that too).
+    const workerEnv = { ...env, WORKER_JOBS: 'completion,webhooks,maintenance', NODE_OPTIONS: `--max-old-space-size=${HEAP_CAP_MB}` };
     let api: (Proc & { url: string }) | undefined;
     let worker: Proc | undefined;
     try {
@@ -86,7 +91,8 @@ export const webhooks: Benchmark = {
       const rssAfter = await rssMb(worker);
       const spanS = (done.at(-1)!.receivedAt.getTime() - done[0]!.receivedAt.getTime()) / 1000;
       const duplicates = done.length - new Set(done.map((w) => w.webhookId)).size;
-      const volumeParams = { deliveries: volume, workers: 1, endpoints: 1, duplicates, rejected: receiver.rejected.length };
+      const volumeParams = { deliveries: volume, workers: 1, endpoints: 1, duplicates, rejected: receiver.rejected.length, workerHeapCapMb: HEAP_CAP_MB, workerExitCode: worker.child.exitCode };
+      if (worker.child.exitCode !== null) throw new Error(`the worker exited (code ${worker.child.exitCode}) during the deliveries`);
       ctx.record({ benchmark: 'webhooks', variant: 'project', metric: 'deliveries_per_s', value: sig(volume / Math.max(spanS, 0.001)), params: volumeParams });
       ctx.record({ benchmark: 'webhooks', variant: 'project', metric: 'worker_rss_before_mb', value: sig(rssBefore), params: volumeParams });
       ctx.record({ benchmark: 'webhooks', variant: 'project', metric: 'worker_rss_at_10pct_mb', value: sig(rssAtTenth), params: { ...volumeParams, deliveredThen: tenth } });

@@ -84,7 +84,8 @@ export class DueNamesRepository extends MongoJobRepository {
         list = { at: Date.now(), ids: await this.dueJobs(jobName, nextScanAt, lockDeadline) };
         this.candidates.set(jobName, list);
       }
-      const candidate = list.ids.shift()!;
+      const candidate = list.ids.shift();
+      if (!candidate) break;
       // A job whose lock expired (its worker died) is Agenda's own query's to take; the rest are locked by id, on
       // the same conditions (still unlocked, still due when it was read), which FerretDB finds by its _id index.
       const job = candidate.lockedAt
