@@ -34,7 +34,9 @@ const CANDIDATES = 50;
 
 export class DueNamesRepository extends MongoJobRepository {
   /** The names with a job to lock, as of `at` (a promise: the concurrent calls of one poll share one query). */
-  private due?: { at: number; names: Promise<Set<string>> };
+  private due?: { at: number; tookMs?: number; names: Promise<Set<string>> };
+  /** When this process last saved a job of the name due before the next poll (read with the answer above). */
+  private readonly savedAt = new Map<string, number>();
 
   constructor(
     config: MongoJobRepositoryConfig,
@@ -45,7 +47,7 @@ export class DueNamesRepository extends MongoJobRepository {
   }
 
   /** Per name, the due jobs read by its last scan and not yet tried (see dueJobs). */
-  private readonly candidates = new Map<string, { at: number; ids: Candidate[] }>();
+  private readonly candidates = new Map<string, { at: number; tookMs: number; ids: Candidate[] }>();
   /** The lock query of each name in flight in this process (see getNextJobToRun). */
   private readonly locking = new Map<string, Promise<unknown>>();
 
@@ -74,14 +76,17 @@ export class DueNamesRepository extends MongoJobRepository {
 
   private async lockNext(args: NextJobArgs): Promise<JobParameters | undefined> {
     const [jobName, nextScanAt, lockDeadline, , options] = args;
-    const names = await this.dueNames(nextScanAt, lockDeadline);
-    if (!names.has(jobName)) return undefined;
+    let scanStarted = Number.POSITIVE_INFINITY;
     for (let scanned = false; ; ) {
       let list = this.candidates.get(jobName);
-      if (!list || list.ids.length === 0 || Date.now() - list.at >= this.freshForMs) {
-        if (scanned) break;
+      if (!list || list.ids.length === 0 || !this.fresh(list)) {
+        // Only a name without jobs read and not yet tried asks whether it has any.
+        if (scanned || !(await this.isDue(jobName, nextScanAt, lockDeadline))) break;
         scanned = true;
-        list = { at: Date.now(), ids: await this.dueJobs(jobName, nextScanAt, lockDeadline) };
+        const started = Date.now();
+        scanStarted = started;
+        const ids = await this.dueJobs(jobName, nextScanAt, lockDeadline);
+        list = { at: Date.now(), tookMs: Date.now() - started, ids };
         this.candidates.set(jobName, list);
       }
       const candidate = list.ids.shift();
@@ -93,8 +98,30 @@ export class DueNamesRepository extends MongoJobRepository {
         : await this.lockJob({ _id: String(candidate._id), name: jobName, nextRunAt: candidate.nextRunAt } as JobParameters, options);
       if (job) return job;
     }
-    names.delete(jobName);
+    // Nothing to lock: not asked again until the next answer, unless this process saves one of its jobs after the
+    // scan began (that job may not be in it).
+    if ((this.savedAt.get(jobName) ?? 0) < scanStarted) {
+      this.savedAt.delete(jobName);
+      void this.due?.names.then((names) => names.delete(jobName));
+    }
     return undefined;
+  }
+
+  private async isDue(name: string, nextScanAt: Date, lockDeadline: Date): Promise<boolean> {
+    const saved = this.savedAt.get(name);
+    if (saved !== undefined) return true;
+    return (await this.dueNames(nextScanAt, lockDeadline)).has(name);
+  }
+
+  /**
+   * Whether an answer read at `at` in `tookMs` still serves: for half a poll interval, and for twice as long as it
+   * took to read, so that however large the collection grows these reads take at most a third of the server's time
+   * (on PostgreSQL with 10,000 waiting jobs a `distinct` took a second; asked again every 250 ms, the reads piled up
+   * and a backlog of webhook deliveries stopped moving). At the default poll every answer serves one poll only
+   * unless a read takes over 125 ms.
+   */
+  private fresh({ at, tookMs }: { at: number; tookMs: number }): boolean {
+    return Date.now() - at < Math.max(this.freshForMs, 2 * tookMs);
   }
 
   /**
@@ -145,23 +172,27 @@ export class DueNamesRepository extends MongoJobRepository {
 
   /** A job this process made due before the next poll: its name is asked at once. */
   private markDue(job: Pick<JobParameters, 'name' | 'nextRunAt' | 'disabled'>): void {
-    if (!this.due || job.disabled || !job.nextRunAt) return;
+    if (job.disabled || !job.nextRunAt) return;
     if (new Date(job.nextRunAt).getTime() > Date.now() + this.freshForMs * 2) return;
-    const name = job.name;
-    void this.due.names.then((names) => names.add(name));
+    this.savedAt.set(job.name, Date.now());
   }
 
   private dueNames(nextScanAt: Date, lockDeadline: Date): Promise<Set<string>> {
-    const now = Date.now();
-    if (this.due && now - this.due.at < this.freshForMs) return this.due.names;
+    // One query at a time: a call while it runs waits for its answer.
+    if (this.due && (this.due.tookMs === undefined || this.fresh(this.due as { at: number; tookMs: number }))) return this.due.names;
+    const started = Date.now();
     // Agenda's lock filter (MongoJobRepository.getNextJobToRun) without its name.
     const names = this.collection
       .distinct('name', {
         disabled: { $ne: true },
         $or: [{ lockedAt: { $eq: null }, nextRunAt: { $lte: nextScanAt } }, { lockedAt: { $lte: lockDeadline } }],
       })
-      .then((found) => new Set(found.map(String)));
-    const due = { at: now, names };
+      .then((found) => {
+        due.at = Date.now();
+        due.tookMs = due.at - started;
+        return new Set(found.map(String));
+      });
+    const due: { at: number; tookMs?: number; names: Promise<Set<string>> } = { at: started, names };
     this.due = due;
     // A failed query is not kept: the next call asks again (and Agenda reports the error as for its own query).
     names.catch(() => {
