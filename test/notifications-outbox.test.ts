@@ -29,9 +29,11 @@ test('with no SendGrid key, each email is one JSON file in the outbox', async ()
   const r = await stack.gql(`mutation($id: ID!) { confirmReservation(id: $id) { history { id } } }`, { id: res.id }, admin.token);
   expect(r.errors).toBeUndefined();
 
-  const files = await pollUntil(() => readdir(outbox), (f) => f.length >= 2, 'two outbox files');
+  // Finished files only: an email being written is a hidden temporary file until it is renamed into place.
+  const written = async () => (await readdir(outbox)).filter((f) => !f.startsWith('.'));
+  const files = await pollUntil(written, (f) => f.length >= 2, 'two outbox files');
   await emailJobsSettled();
-  expect(await readdir(outbox)).toHaveLength(2);
+  expect(await written()).toHaveLength(2);
 
   const emails = await Promise.all(files.map(async (f) => JSON.parse(await readFile(path.join(outbox, f), 'utf8'))));
   const bySubject = Object.fromEntries(emails.map((e) => [e.subject, e]));

@@ -33,7 +33,7 @@ import {
   type TransitionRequest,
 } from './claims.js';
 import { crashHook } from './crash-points.js';
-import { effectsOf, type LiveUpdate, type ScheduledJob, type StatusChange, type UnscheduledJobs } from './effects.js';
+import { effectsOf, type Effects, type LiveUpdate, type ScheduledJob, type StatusChange, type UnscheduledJobs } from './effects.js';
 import { TransitionError } from './errors.js';
 import { canTransition, isTooEarly } from './lifecycle.js';
 import { newReference } from './reference.js';
@@ -144,16 +144,17 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     // Each change's effects in order: its jobs, the jobs it makes pointless, then its live event. The jobs of every
     // change handed over here go in one write (on FerretDB every write waits its turn at one writer, and a
     // confirmation alone schedules four jobs); if that write fails, none of these changes is marked dispatched.
-    const effects = claims.map((claim) => ({ claim, ...effectsOf(changeOf(claim), rules) }));
     const failed = (claim: StatusClaimRecord, err: unknown) =>
       log.warn(
         { err, reservationId: claim.reservation.toString(), eventId: claim.event._id.toString() },
         "could not hand over a status change's effects; dispatch-pending-effects will",
       );
+    let effects: (Effects & { claim: StatusClaimRecord })[];
     try {
+      effects = claims.map((claim) => ({ claim, ...effectsOf(changeOf(claim), rules) }));
       await scheduler.schedule(effects.flatMap((e) => e.jobs));
     } catch (err) {
-      for (const { claim } of effects) failed(claim, err);
+      for (const claim of claims) failed(claim, err);
       return;
     }
     const handedOver = await Promise.all(
