@@ -28,13 +28,21 @@ import { MongoJobRepository, type MongoJobRepositoryConfig } from '@agendajs/mon
 type NextJobArgs = Parameters<MongoJobRepository['getNextJobToRun']>;
 type SaveJobArgs = Parameters<MongoJobRepository['saveJob']>;
 type Candidate = { _id: unknown; nextRunAt: Date | null; lockedAt: Date | null };
+/** What a read found, when (`at`: when it ended, or began while it runs) and how long it took (none while it runs). */
+type Answer<T> = { at: number; tookMs?: number; value: T };
 
 /** How many due jobs of a name one scan reads (a worker locks at most lockLimit, 20 to 40, per name per poll). */
 const CANDIDATES = 50;
 
+/** Agenda's lock filter (MongoJobRepository.getNextJobToRun) without its name: unlocked and due, or its lock expired. */
+const dueFilter = (nextScanAt: Date, lockDeadline: Date) => ({
+  disabled: { $ne: true },
+  $or: [{ lockedAt: { $eq: null }, nextRunAt: { $lte: nextScanAt } }, { lockedAt: { $lte: lockDeadline } }],
+});
+
 export class DueNamesRepository extends MongoJobRepository {
   /** The names with a job to lock, as of `at` (a promise: the concurrent calls of one poll share one query). */
-  private due?: { at: number; tookMs?: number; names: Promise<Set<string>> };
+  private due?: Answer<Promise<Set<string>>>;
   /** When this process last saved a job of the name due before the next poll (read with the answer above). */
   private readonly savedAt = new Map<string, number>();
 
@@ -47,7 +55,7 @@ export class DueNamesRepository extends MongoJobRepository {
   }
 
   /** Per name, the due jobs read by its last scan and not yet tried (see dueJobs). */
-  private readonly candidates = new Map<string, { at: number; tookMs: number; ids: Candidate[] }>();
+  private readonly candidates = new Map<string, Answer<Candidate[]>>();
   /** The lock query of each name in flight in this process (see getNextJobToRun). */
   private readonly locking = new Map<string, Promise<unknown>>();
 
@@ -79,17 +87,17 @@ export class DueNamesRepository extends MongoJobRepository {
     let scanStarted = Number.POSITIVE_INFINITY;
     for (let scanned = false; ; ) {
       let list = this.candidates.get(jobName);
-      if (!list || list.ids.length === 0 || !this.fresh(list)) {
+      if (!list || list.value.length === 0 || !this.fresh(list)) {
         // Only a name without jobs read and not yet tried asks whether it has any.
         if (scanned || !(await this.isDue(jobName, nextScanAt, lockDeadline))) break;
         scanned = true;
         const started = Date.now();
         scanStarted = started;
         const ids = await this.dueJobs(jobName, nextScanAt, lockDeadline);
-        list = { at: Date.now(), tookMs: Date.now() - started, ids };
+        list = { at: Date.now(), tookMs: Date.now() - started, value: ids };
         this.candidates.set(jobName, list);
       }
-      const candidate = list.ids.shift();
+      const candidate = list.value.shift();
       if (!candidate) break;
       // A job whose lock expired (its worker died) is Agenda's own query's to take; the rest are locked by id, on
       // the same conditions (still unlocked, still due when it was read), which FerretDB finds by its _id index.
@@ -102,7 +110,7 @@ export class DueNamesRepository extends MongoJobRepository {
     // scan began (that job may not be in it).
     if ((this.savedAt.get(jobName) ?? 0) < scanStarted) {
       this.savedAt.delete(jobName);
-      void this.due?.names.then((names) => names.delete(jobName));
+      void this.due?.value.then((names) => names.delete(jobName));
     }
     return undefined;
   }
@@ -120,8 +128,9 @@ export class DueNamesRepository extends MongoJobRepository {
    * and a backlog of webhook deliveries stopped moving). At the default poll every answer serves one poll only
    * unless a read takes over 125 ms.
    */
-  private fresh({ at, tookMs }: { at: number; tookMs: number }): boolean {
-    return Date.now() - at < Math.max(this.freshForMs, 2 * tookMs);
+  private fresh({ at, tookMs }: Answer<unknown>): boolean {
+    // Still being read (no time yet): it serves, so that one read at a time is made.
+    return tookMs === undefined || Date.now() - at < Math.max(this.freshForMs, 2 * tookMs);
   }
 
   /**
@@ -132,7 +141,7 @@ export class DueNamesRepository extends MongoJobRepository {
   private async dueJobs(name: string, nextScanAt: Date, lockDeadline: Date): Promise<Candidate[]> {
     return (await this.collection
       .find(
-        { name, disabled: { $ne: true }, $or: [{ lockedAt: { $eq: null }, nextRunAt: { $lte: nextScanAt } }, { lockedAt: { $lte: lockDeadline } }] },
+        { name, ...dueFilter(nextScanAt, lockDeadline) },
         { projection: { _id: 1, nextRunAt: 1, lockedAt: 1 }, sort: { nextRunAt: 1, priority: -1 }, limit: CANDIDATES },
       )
       .toArray()) as Candidate[];
@@ -178,21 +187,16 @@ export class DueNamesRepository extends MongoJobRepository {
   }
 
   private dueNames(nextScanAt: Date, lockDeadline: Date): Promise<Set<string>> {
-    // One query at a time: a call while it runs waits for its answer.
-    if (this.due && (this.due.tookMs === undefined || this.fresh(this.due as { at: number; tookMs: number }))) return this.due.names;
+    if (this.due && this.fresh(this.due)) return this.due.value;
     const started = Date.now();
-    // Agenda's lock filter (MongoJobRepository.getNextJobToRun) without its name.
     const names = this.collection
-      .distinct('name', {
-        disabled: { $ne: true },
-        $or: [{ lockedAt: { $eq: null }, nextRunAt: { $lte: nextScanAt } }, { lockedAt: { $lte: lockDeadline } }],
-      })
+      .distinct('name', dueFilter(nextScanAt, lockDeadline))
       .then((found) => {
         due.at = Date.now();
         due.tookMs = due.at - started;
         return new Set(found.map(String));
       });
-    const due: { at: number; tookMs?: number; names: Promise<Set<string>> } = { at: started, names };
+    const due: Answer<Promise<Set<string>>> = { at: started, value: names };
     this.due = due;
     // A failed query is not kept: the next call asks again (and Agenda reports the error as for its own query).
     names.catch(() => {
