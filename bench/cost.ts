@@ -20,6 +20,7 @@
 //
 // Model rows: the throughput one API core gives at these CPU figures (1000 / api_cpu_ms_per_op) and the latency
 // floor at MODEL_RTT_MS per round trip (the request path's commands are sequential, plus the API CPU).
+import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { Types } from 'mongoose';
 import type { BenchContext, Benchmark } from './support/harness.js';
@@ -28,8 +29,9 @@ import { describeCommands, processCpuMs, startCommandProxy, type CommandProxy } 
 import { insertConfirmed } from '../test/support/fixtures.js';
 import { createAdmin, gqlData, gqlTimed, signUp } from '../test/support/graphql.js';
 import { pollUntil, sleep } from '../test/support/poll.js';
-import { startApiProcess, startWorkerProcess, stopProcess, type Proc } from '../test/support/processes.js';
+import { startApiProcess, startProcess, startWorkerProcess, stopProcess, type Proc } from '../test/support/processes.js';
 import { startSendGridStub } from '../test/support/sendgrid-stub.js';
+import { attachProfiler, formatSummary, inspectorArgs, type StepProfiler } from './support/profiler.js';
 
 const CREATE = `mutation($input: CreateReservationInput!) { createReservation(input: $input) { id reference status } }`;
 const CONFIRM = `mutation($id: ID!) { confirmReservation(id: $id) { id status } }`;
@@ -76,9 +78,13 @@ export const cost: Benchmark = {
       });
     let api: (Proc & { url: string }) | undefined;
     let worker: Proc | undefined;
+    const profilers: { api?: StepProfiler; worker?: StepProfiler } = {};
     try {
-      api = await startApiProcess(env(apiProxy), { keepLines: 1000 });
-      worker = await startWorkerProcess(env(workerProxy));
+      api = await startApiProcess(env(apiProxy), { keepLines: 1000, nodeArgs: inspectorArgs() });
+      worker = await startWorkerProcess(env(workerProxy), [], { nodeArgs: inspectorArgs() });
+      // BENCH_CPU_PROF=<dir>: one V8 profile per process per operation below (cost-<operation>-api.cpuprofile).
+      profilers.api = await attachProfiler(api);
+      profilers.worker = await attachProfiler(worker);
       const apiPid = api.child.pid!;
       const workerPid = worker.child.pid!;
       const url = api.url;
@@ -129,7 +135,7 @@ export const cost: Benchmark = {
        * when its response has arrived.
        */
       const measure = async (
-        variant: keyof typeof TARGETS | 'sweep-batch',
+        variant: keyof typeof TARGETS | 'sweep-batch' | 'graphql-floor',
         count: number,
         op: (i: number) => Promise<{ sentAt: number; answeredAt: number } | void>,
         settled: () => Promise<void>,
@@ -139,6 +145,7 @@ export const cost: Benchmark = {
         handedOver = async () => {},
       ) => {
         const windows: [number, number][] = [];
+        await Promise.all([profilers.api?.start(), profilers.worker?.start()]);
         const from = await sample();
         for (let i = 0; i < count; i++) {
           const timed = await op(i);
@@ -147,6 +154,9 @@ export const cost: Benchmark = {
         }
         await settled();
         const to = await sample();
+        for (const [proc, profiler] of Object.entries(profilers)) {
+          if (profiler) ctx.log(`cost ${variant} profile, ${proc}: ${formatSummary(await profiler.stop(`cost-${variant}-${proc}`))}`);
+        }
         const seconds = (to.t - from.t) / 1000;
         const requestPath = windows.flatMap(([a, b]) => apiProxy.requestPath(a, b));
         if (process.env.COST_DEBUG && windows[0]) {
@@ -171,7 +181,7 @@ export const cost: Benchmark = {
           `cost ${variant}: request path ${sig(requestPath.length / count)} (${describeCommands(requestPath, count)}); total ${sig(total)}; ` +
             `API ${sig(apiCpu)} CPU ms, worker ${sig(workerCpu)} CPU ms per ${params.perOp}`,
         );
-        const target = variant === 'sweep-batch' ? undefined : TARGETS[variant];
+        const target = variant === 'sweep-batch' || variant === 'graphql-floor' ? undefined : TARGETS[variant];
         if (target && variant !== 'idle') {
           ctx.goal({ benchmark: 'cost', variant, metric: 'commands_request_path', goal: `≤ ${target.commands}`, below: target.commands + 1e-9 });
           ctx.goal({ benchmark: 'cost', variant, metric: 'api_cpu_ms_per_op', goal: `≤ ${target.apiCpuMs} ms`, below: target.apiCpuMs + 1e-9 });
@@ -185,13 +195,40 @@ export const cost: Benchmark = {
             params: { rttMs: MODEL_RTT_MS, from: 'commands_request_path × rtt + api_cpu_ms_per_op' },
           });
         }
+        return { apiCpu, apiCommands: (api.length - idle.apiCommandsPerS * seconds) / perOp };
+      };
+
+      // The floors this machine and this stack set, measured beside the operations: what a request costs the API
+      // server when it does nothing (`{ __typename }` through the same HTTP, auth, Apollo and logging path), and
+      // what one database command costs a Node process with only the driver (bench/support/driver-floor.ts).
+      const floor = await measure('graphql-floor', n, () => gqlTimed(url, '{ __typename }', {}, customer.token), async () => sleep(200));
+      const driverFloor = await driverCommandCpuMs(uri, n * 5);
+      ctx.record({
+        benchmark: 'cost',
+        variant: 'driver-floor',
+        metric: 'cpu_ms_per_command',
+        value: sig(driverFloor),
+        params: { commands: n * 5, what: 'one insertOne at a time, MongoDB driver only, its own process' },
+      });
+      /** What an operation's API CPU cannot go below on this stack and machine: the request floor plus its API
+       *  server's commands (before and after the response) at the driver's own cost each. */
+      const stackFloor = (variant: keyof typeof TARGETS, m: { apiCpu: number; apiCommands: number }) => {
+        const value = floor.apiCpu + m.apiCommands * driverFloor;
+        ctx.record({
+          benchmark: 'cost',
+          variant,
+          metric: 'model_stack_floor_api_cpu_ms',
+          value: sig(value),
+          params: { from: 'graphql-floor api_cpu_ms_per_op + API commands per operation × driver-floor cpu_ms_per_command', apiCommandsPerOp: sig(m.apiCommands) },
+        });
+        ctx.log(`cost ${variant}: API CPU ${sig(m.apiCpu)} ms against a stack floor of ${sig(value)} ms (${sig(floor.apiCpu)} + ${sig(m.apiCommands)} commands × ${sig(driverFloor)})`);
       };
 
       const emailsBefore = () => stub.messages.length;
       // createReservation: settled once every admin email is out and every change dispatched.
       const created: string[] = [];
       let expected = emailsBefore() + n;
-      await measure(
+      const creating = await measure(
         'createReservation',
         n,
         async () => {
@@ -203,8 +240,9 @@ export const cost: Benchmark = {
         n,
         () => dispatched(db),
       );
+      stackFloor('createReservation', creating);
       expected += n;
-      await measure(
+      const confirming = await measure(
         'confirmReservation',
         n,
         (i) => gqlTimed(url, CONFIRM, { id: created[i] }, admin.token),
@@ -212,7 +250,8 @@ export const cost: Benchmark = {
         n,
         () => dispatched(db),
       );
-      await measure('reservations', n, () => gqlTimed(url, LIST, {}, admin.token), async () => sleep(200));
+      stackFloor('confirmReservation', confirming);
+      stackFloor('reservations', await measure('reservations', n, () => gqlTimed(url, LIST, {}, admin.token), async () => sleep(200)));
 
       // One sweep: `sweepBatches` batches of overdue CONFIRMED reservations, started by hand.
       const overdue = SWEEP_BATCH * sweepBatches;
@@ -235,6 +274,8 @@ export const cost: Benchmark = {
         sweepBatches,
       );
     } finally {
+      profilers.api?.close();
+      profilers.worker?.close();
       await stopProcess(worker);
       await stopProcess(api);
       await apiProxy.close();
@@ -245,6 +286,15 @@ export const cost: Benchmark = {
     }
   },
 };
+
+/** The CPU ms one command costs a process running only the driver (bench/support/driver-floor.ts). */
+async function driverCommandCpuMs(uri: string, commands: number): Promise<number> {
+  const child = startProcess(fileURLToPath(new URL('./support/driver-floor.js', import.meta.url)), {}, { args: [uri, String(commands)] });
+  const code = await child.exited;
+  const line = child.lines.find((l) => l.startsWith('{'));
+  if (code !== 0 || !line) throw new Error(`driver-floor exited ${code}:\n${child.lines.join('\n')}`);
+  return (JSON.parse(line) as { cpuMsPerCommand: number }).cpuMsPerCommand;
+}
 
 /** Every change's effects handed over (its claim marked dispatched), checked on the bench's own connection. */
 async function dispatched(db: ReturnType<MongoClient['db']>): Promise<void> {

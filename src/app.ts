@@ -5,7 +5,7 @@ import express from 'express';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { GraphQLError } from 'graphql';
 import type { Hub } from './live/hub.js';
 import type { LiveChange } from './live/channel.js';
@@ -78,7 +78,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     formatError: format,
     // The subscription server drains first: its sockets get their 1001 close before the HTTP drain ends idle sockets.
     // Apollo's default landing page loads Apollo Sandbox from the internet; browsers get src/ide/ instead.
-    plugins: [subscriptions, ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled(), introspectionPolicy(schema, c), operationLimits(schema, c), operationLog(log)],
+    // Cache control off: nothing here sets cache hints (no response is cacheable: every one depends on who asks),
+    // and Apollo's default plugin wraps every field of every response to compute them (bench `cost`).
+    plugins: [
+      subscriptions,
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginCacheControlDisabled(),       introspectionPolicy(schema, c),
+      operationLimits(schema, c),
+      operationLog(log),
+    ],
   });
   await apollo.start();
 

@@ -24,9 +24,20 @@ const EXPECTED: Record<string, Record<string, string[]>> = {
     ...Object.fromEntries(
       ['createReservation', 'confirmReservation', 'reservations'].map((op) => [
         op,
-        ['commands_request_path', 'commands_total', 'api_cpu_ms_per_op', 'worker_cpu_ms_per_op', 'model_ops_per_s_per_api_core', 'model_latency_floor_ms'],
+        [
+          'commands_request_path',
+          'commands_total',
+          'api_cpu_ms_per_op',
+          'worker_cpu_ms_per_op',
+          'model_ops_per_s_per_api_core',
+          'model_latency_floor_ms',
+          'model_stack_floor_api_cpu_ms',
+        ],
       ]),
     ),
+    // The floors: a request that does nothing, a command with only the driver.
+    'graphql-floor': ['commands_request_path', 'commands_total', 'api_cpu_ms_per_op', 'worker_cpu_ms_per_op'],
+    'driver-floor': ['cpu_ms_per_command'],
     'sweep-batch': ['commands_total', 'api_cpu_ms_per_op', 'worker_cpu_ms_per_op'],
   },
   fanout: { project: ['p50_ms', 'p99_ms', 'p50_from_request_ms', 'p99_from_request_ms', 'mutation_ms'] },
@@ -36,7 +47,7 @@ const EXPECTED: Record<string, Record<string, string[]>> = {
 /** Measured from the mutation's response: a delivery may beat the response to the client, so these may be ≤ 0. */
 const SIGNED = new Set(['fanout/p50_ms', 'fanout/p99_ms']);
 /** Differences with the idle cost subtracted: 0 where an operation costs a process nothing (or less than its noise). */
-const MAY_BE_ZERO = /^cost\/.*\/(commands_total|api_cpu_ms_per_op|worker_cpu_ms_per_op|worker_cpu_ms_per_s|api_cpu_ms_per_s|api_commands_per_s|worker_commands_per_s)$/;
+const MAY_BE_ZERO = /^cost\/(graphql-floor\/commands_request_path|.*\/(commands_total|api_cpu_ms_per_op|worker_cpu_ms_per_op|worker_cpu_ms_per_s|api_cpu_ms_per_s|api_commands_per_s|worker_commands_per_s))$/;
 
 interface Report {
   machine: { cpus: number; model: string; memGb: number; node: string; platform: string };

@@ -1,6 +1,6 @@
 // The channel between processes, read directly: what publishers store, one feed receives — all of it, in
 // order, once — on the run's real database (FerretDB here, where tailable cursors lose concurrent inserts).
-import { Types } from 'mongoose';
+import mongoose, { Types } from 'mongoose';
 import pino from 'pino';
 import { connectDatabase, disconnectDatabase } from '../src/db/connect.js';
 import { startFeed, type Feed } from '../src/live/feed.js';
@@ -78,6 +78,35 @@ describe.each([
       customerId: sample.customerId,
       event: { ...sample.event },
     });
+  });
+
+  test("its own process's events reach it as they are stored, in order, without being read back", async () => {
+    // A feed that would not poll again within the test: whatever it delivers, it did not find by polling.
+    feed!.stop();
+    feed = startFeed({ log, publisher: publishers[0]!, onChange: (change) => received.push(change), tail, pollIntervalMs: 60_000 });
+    await feed.started;
+    await new Promise((resolve) => setTimeout(resolve, 200)); // its first look for n + 1, before anything is published
+    // Mongoose's debug hook observes the lookups sent (nothing is replaced).
+    const lookedUp: string[] = [];
+    mongoose.set('debug', (collection: string, method: string, filter: unknown) => {
+      const id = (filter as { _id?: unknown } | undefined)?._id;
+      if (collection === 'liveEvents' && method.startsWith('find') && id instanceof Types.ObjectId) lookedUp.push(id.toHexString());
+    });
+    try {
+      const mine = Array.from({ length: 5 }, change);
+      for (const c of mine) await publishStatusChange(c);
+      await receivedAll(mine.map((c) => c.event._id.toHexString()), 2000);
+      expect(received.map((c) => c.event._id.toHexString())).toEqual(mine.map((c) => c.event._id.toHexString()));
+      const storedKeys = (await LiveEvent.find({ 'event._id': { $in: mine.map((c) => c.event._id) } }, { _id: 1 }).sort({ _id: 1 }).lean()).map((d) =>
+        d._id.toHexString(),
+      );
+      expect(storedKeys).toHaveLength(5);
+      // Only the publisher's check that the newest number it remembers still exists (before each next insert: the
+      // first four); the feed looked up none of them.
+      expect(lookedUp.filter((key) => storedKeys.includes(key))).toEqual(storedKeys.slice(0, 4));
+    } finally {
+      mongoose.set('debug', false);
+    }
   });
 
   test('when the numbering starts over (the collection dropped), the feed follows it', async () => {

@@ -164,6 +164,14 @@ describe('security headers', () => {
     expect(res.headers.get('x-powered-by')).toBeNull();
   });
 
+  test.each([
+    ['a query', { query: QUERY }],
+    ['an operation refused by validation', { query: '{ nope }' }],
+  ])('%s over HTTP is answered with Cache-Control: no-store (every answer depends on who asks)', async (_name, body) => {
+    const res = await fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
   test("the IDE page keeps its own Content-Security-Policy (set by src/ide/), which the headers above don't replace", async () => {
     const res = await fetch(stack.url, { headers: { accept: 'text/html' } });
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);

@@ -73,7 +73,15 @@ export function startFeed(opts: FeedOptions): Feed {
   let wake: (() => void) | undefined;
   let markStarted!: () => void;
   const started = new Promise<void>((resolve) => (markStarted = resolve));
-  const stopListening = opts.publisher.onStored(() => {
+  // This process's own events, as it stores them: delivered at once, without reading them back, when they are the
+  // very next numbers (the usual case on an API server that makes the changes its subscribers watch). Otherwise
+  // someone else's events come first: the feed wakes and reads them all in order.
+  const stopListening = opts.publisher.onStored((stored) => {
+    if (last !== undefined && stored.length > 0 && sequenceNumber(stored[0]!._id) === last + 1) {
+      last += stored.length;
+      for (const doc of stored) deliver(doc);
+      return;
+    }
     published = true;
     wake?.();
   });
@@ -91,7 +99,8 @@ export function startFeed(opts: FeedOptions): Feed {
     for (let n = from + 1; !stopping.signal.aborted; n++) {
       const doc = await LiveEvent.findById(sequenceKey(n)).lean<LiveEventRecord>();
       if (!doc) return n > from + 1;
-      last = n;
+      // Never backwards: this process's own events may have been delivered (and `last` moved past n) meanwhile.
+      last = Math.max(last ?? n, n);
       deliver(doc);
     }
     return true;

@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { insertInOrderUntilDuplicate } from '../db/writes.js';
 import type { LiveUpdate } from '../status/effects.js';
 import type { Publisher } from '../status/service.js';
-import { LiveEvent, RETAINED_EVENTS, lastSequenceNumber, sequenceKey } from './live-event.model.js';
+import { LiveEvent, RETAINED_EVENTS, lastSequenceNumber, sequenceKey, type LiveEventRecord } from './live-event.model.js';
 
 export { RETAINED_EVENTS } from './live-event.model.js';
 /** The publisher of every PRUNE_EVERY-th event deletes what is past retention: cleanup scales with writes. */
@@ -59,8 +59,9 @@ export class LivePublisher implements Publisher {
     });
   }
 
-  /** Calls `listener` after each insert this process makes; returns the function that stops it. */
-  onStored(listener: () => void): () => void {
+  /** Calls `listener` after each insert this process makes, with what it stored (consecutive numbers, in order);
+   *  returns the function that stops it. */
+  onStored(listener: (stored: readonly LiveEventRecord[]) => void): () => void {
     this.#stored.on('stored', listener);
     return () => this.#stored.off('stored', listener);
   }
@@ -90,10 +91,10 @@ export class LivePublisher implements Publisher {
     let rest = events;
     for (let attempt = 1; ; attempt++) {
       const base = await this.#newestNumber();
-      const docs = rest.map((fields, i) => ({ _id: sequenceKey(base + 1 + i), ...fields }));
+      const docs: LiveEventRecord[] = rest.map((fields, i) => ({ _id: sequenceKey(base + 1 + i), ...fields }));
       // Another publisher may have taken a number: what came before it was stored; the rest goes after the newest.
       const storedCount = await insertInOrderUntilDuplicate(LiveEvent.collection, docs);
-      if (storedCount > 0) this.#storedUpTo(base, base + storedCount);
+      if (storedCount > 0) this.#storedUpTo(base, docs.slice(0, storedCount));
       if (storedCount === docs.length) return;
       if (attempt >= MAX_ATTEMPTS) throw new Error(`could not number a live event after ${MAX_ATTEMPTS} attempts`);
       rest = rest.slice(storedCount);
@@ -101,10 +102,11 @@ export class LivePublisher implements Publisher {
     }
   }
 
-  #storedUpTo(base: number, last: number): void {
+  #storedUpTo(base: number, stored: LiveEventRecord[]): void {
+    const last = base + stored.length;
     this.#newestKnown = last;
     if (Math.floor(last / PRUNE_EVERY) > Math.floor(base / PRUNE_EVERY) && last > RETAINED_EVENTS) this.#prune(last - RETAINED_EVENTS);
-    this.#stored.emit('stored');
+    this.#stored.emit('stored', stored);
   }
 
   /** The number to continue from: the remembered newest if it is still there (numbers have no gaps), else a search. */

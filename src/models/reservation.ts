@@ -30,6 +30,8 @@ reservationSchema.index({ status: 1, startTime: 1, _id: 1 });
 
 export type ReservationRecord = InferSchemaType<typeof reservationSchema>;
 export type ReservationDocument = HydratedDocument<ReservationRecord>;
+/** A reservation as stored and read with `.lean()`: what the status pipeline builds and answers with. */
+export type StoredReservation = ReservationRecord & { _id: Types.ObjectId };
 
 export const Reservation = model('Reservation', reservationSchema);
 

@@ -4,7 +4,7 @@
 // returning `connectionOf(...)`.
 import { Field, ObjectType, type ClassType } from 'type-graphql';
 
-@ObjectType({ description: 'Where a page ends: pass `endCursor` as `after` for the next one.' })
+@ObjectType({ simpleResolvers: true, description: 'Where a page ends: pass `endCursor` as `after` for the next one.' })
 export class PageInfo {
   @Field()
   hasNextPage!: boolean;
@@ -20,7 +20,7 @@ export interface Edge<T> {
 
 /** The fields of a connection of `Node`, and its edge type `<name>Edge`, for a concrete connection to extend. */
 export function Connection<T extends object>(Node: ClassType<T>, name: string) {
-  @ObjectType(`${name}Edge`, { description: `One ${name} of a page, with its cursor.` })
+  @ObjectType(`${name}Edge`, { simpleResolvers: true, description: `One ${name} of a page, with its cursor.` })
   class EdgeType implements Edge<T> {
     @Field({ description: 'Pass as `after` to get what follows this node.' })
     cursor!: string;
@@ -30,7 +30,7 @@ export function Connection<T extends object>(Node: ClassType<T>, name: string) {
   }
 
   // Abstract: not a GraphQL type of its own (type-graphql 2 emits only the types the schema reaches).
-  @ObjectType()
+  @ObjectType({ simpleResolvers: true })
   abstract class ConnectionType {
     @Field(() => [Node], { description: 'The page, as `edges { node }` without the cursors.' })
     nodes!: T[];

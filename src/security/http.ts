@@ -22,8 +22,15 @@ export function applyHttpSecurity(app: Express, c: Config): void {
 
 /** The middleware in front of Apollo on the GraphQL path, in order. */
 export function graphqlRequestGuards(c: Config, log: Logger): (RequestHandler | ErrorRequestHandler)[] {
-  return [express.json({ limit: c.REQUEST_BODY_LIMIT }), batchLimit(c.MAX_BATCH), bodyErrors(c, log)];
+  return [noStore, express.json({ limit: c.REQUEST_BODY_LIMIT }), batchLimit(c.MAX_BATCH), bodyErrors(c, log)];
 }
+
+/** No GraphQL answer is cacheable: each depends on who asks. (Set here, once, rather than by Apollo's cache-control
+ *  plugin, which is off: it wraps every field of every response to compute hints nothing here sets.) */
+const noStore: RequestHandler = (_req, res, next) => {
+  res.setHeader('Cache-Control', 'no-store');
+  next();
+};
 
 function batchLimit(max: number): RequestHandler {
   return (req, res, next) => {

@@ -65,11 +65,13 @@ export function killAllProcesses(): void {
 /**
  * Runs `entry` with node: a compiled application entry relative to dist/src (`worker.js`, `cli/jobs.js`) or an
  * absolute path. `env` is its whole environment, plus PATH and HOME. BENCH_CPU_PROF=<dir> makes it write a V8 CPU
- * profile there when it exits.
+ * profile there when it exits (unless it is profiled step by step over its inspector).
  */
 export function startProcess(entry: string, env: Record<string, string>, options: StartOptions = {}): Proc {
   const { args = [], nodeArgs = [], keepLines = Infinity } = options;
-  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+  // A process a benchmark profiles step by step over its inspector (bench/support/profiler.ts) gets no whole-life profile.
+  const stepProfiled = nodeArgs.some((a) => a.startsWith('--inspect'));
+  const profile = process.env.BENCH_CPU_PROF && !stepProfiled ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
   const child = spawn(process.execPath, [...profile, ...nodeArgs, path.resolve(DIST, entry), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
@@ -157,8 +159,8 @@ export async function startApiProcess(env: Record<string, string>, options: Star
 const workers = new Set<Proc>();
 
 /** Starts a worker (`dist/src/worker.js`) and resolves once it is processing jobs. Logs at info: tests read its lines. */
-export async function startWorkerProcess(env: Record<string, string>, args: string[] = []): Promise<Proc> {
-  const p = startProcess('worker.js', { ...env, LOG_LEVEL: 'info' }, { args });
+export async function startWorkerProcess(env: Record<string, string>, args: string[] = [], options: Omit<StartOptions, 'args'> = {}): Promise<Proc> {
+  const p = startProcess('worker.js', { ...env, LOG_LEVEL: 'info' }, { ...options, args });
   workers.add(p);
   void p.exited.then(() => workers.delete(p));
   await p.waitForLine(/worker ready/, 60_000);

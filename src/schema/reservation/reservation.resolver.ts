@@ -1,6 +1,6 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { afterPosition } from '../../db/keyset.js';
-import { Reservation as ReservationModel, type ReservationDocument } from '../../models/reservation.js';
+import { Reservation as ReservationModel, type StoredReservation } from '../../models/reservation.js';
 import { ReservationStatus } from '../../models/status.js';
 import { actorOf, isAdmin, requireAdmin, requireUser } from '../auth.js';
 import type { Context } from '../context.js';
@@ -45,7 +45,7 @@ export class ReservationResolver {
     const [docs, totalCount] = await Promise.all([
       // Plain objects, not Mongoose documents: a page is only read, and hydrating 20 reservations with their
       // histories was most of its CPU (bench `cost`).
-      ReservationModel.find(page).sort({ startTime: 1, _id: 1 }).limit(first + 1).lean<ReservationDocument[]>(),
+      ReservationModel.find(page).sort({ startTime: 1, _id: 1 }).limit(first + 1).lean<StoredReservation[]>(),
       ReservationModel.countDocuments(filter),
     ]);
     const hasNextPage = docs.length > first;

@@ -9,7 +9,7 @@ registerEnumType(ReservationStatus, {
     '(an admin, after the start). COMPLETED, CANCELLED and NO_SHOW are final.',
 });
 
-@ObjectType({ description: 'One change of a reservation status, oldest first in `history`.' })
+@ObjectType({ simpleResolvers: true, description: 'One change of a reservation status, oldest first in `history`.' })
 export class ReservationEvent {
   @Field(() => ID)
   id!: string;
@@ -30,7 +30,7 @@ export class ReservationEvent {
   reason?: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class Reservation {
   @Field(() => ID)
   id!: string;
@@ -65,13 +65,13 @@ export class Reservation {
   history!: ReservationEvent[];
 }
 
-@ObjectType({ description: 'A page of reservations: `nodes`, or `edges { cursor node }`, and `pageInfo`.' })
+@ObjectType({ simpleResolvers: true, description: 'A page of reservations: `nodes`, or `edges { cursor node }`, and `pageInfo`.' })
 export class ReservationConnection extends Connection(Reservation, 'Reservation') {
   @Field(() => Int, { description: 'All reservations matching the filters, across pages.' })
   totalCount!: number;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class ReservationStatusChange {
   @Field(() => Reservation)
   reservation!: Reservation;

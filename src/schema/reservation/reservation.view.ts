@@ -1,4 +1,4 @@
-import type { ReservationDocument } from '../../models/reservation.js';
+import type { StoredReservation } from '../../models/reservation.js';
 import type { StatusEventRecord } from '../../models/status-event.js';
 import type { ReservationStatus } from '../../models/status.js';
 import type { Reservation, ReservationEvent } from './reservation.type.js';
@@ -15,7 +15,7 @@ export function eventView(e: StatusEventRecord): ReservationEvent {
 }
 
 /** A reservation document (or its lean object) as the GraphQL type; the history comes with it, no extra query. */
-export function reservationView(r: ReservationDocument): Reservation {
+export function reservationView(r: StoredReservation): Reservation {
   return {
     id: r._id.toString(),
     reference: r.reference,

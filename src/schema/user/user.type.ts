@@ -3,7 +3,7 @@ import { Role } from '../../models/status.js';
 
 registerEnumType(Role, { name: 'Role', description: 'What a user may do: customers manage their own reservations; admins all.' });
 
-@ObjectType({ description: 'A person who can log in.' })
+@ObjectType({ simpleResolvers: true, description: 'A person who can log in.' })
 export class User {
   @Field(() => ID)
   id!: string;
@@ -30,7 +30,7 @@ export class User {
   createdAt!: Date;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class AuthPayload {
   @Field({ description: 'A bearer token: send it as `Authorization: Bearer <token>`.' })
   token!: string;

@@ -13,7 +13,7 @@ registerEnumType(WebhookDeliveryStatus, {
   description: 'PENDING until a 2xx answer (DELIVERED) or the last retry, a 410 Gone or a disabled endpoint (FAILED).',
 });
 
-@ObjectType({ description: 'A URL that receives signed webhooks (Standard Webhooks) for the events it subscribes to.' })
+@ObjectType({ simpleResolvers: true, description: 'A URL that receives signed webhooks (Standard Webhooks) for the events it subscribes to.' })
 export class WebhookEndpoint {
   @Field(() => ID)
   id!: string;
@@ -37,7 +37,7 @@ export class WebhookEndpoint {
   createdAt!: Date;
 }
 
-@ObjectType({ description: 'An endpoint and its signing secret (`whsec_…`), shown this once.' })
+@ObjectType({ simpleResolvers: true, description: 'An endpoint and its signing secret (`whsec_…`), shown this once.' })
 export class WebhookEndpointWithSecret {
   @Field(() => WebhookEndpoint)
   endpoint!: WebhookEndpoint;
@@ -46,7 +46,7 @@ export class WebhookEndpointWithSecret {
   secret!: string;
 }
 
-@ObjectType({ description: 'One request of a delivery and its answer.' })
+@ObjectType({ simpleResolvers: true, description: 'One request of a delivery and its answer.' })
 export class WebhookAttempt {
   @Field()
   at!: Date;
@@ -64,7 +64,7 @@ export class WebhookAttempt {
   error?: string | null;
 }
 
-@ObjectType({ description: 'One status change sent to one endpoint, with every attempt.' })
+@ObjectType({ simpleResolvers: true, description: 'One status change sent to one endpoint, with every attempt.' })
 export class WebhookDelivery {
   @Field(() => ID)
   id!: string;
@@ -94,7 +94,7 @@ export class WebhookDelivery {
   attempts!: WebhookAttempt[];
 }
 
-@ObjectType({ description: 'A page of webhook deliveries: `nodes`, or `edges { cursor node }`, and `pageInfo`.' })
+@ObjectType({ simpleResolvers: true, description: 'A page of webhook deliveries: `nodes`, or `edges { cursor node }`, and `pageInfo`.' })
 export class WebhookDeliveryConnection extends Connection(WebhookDelivery, 'WebhookDelivery') {
   @Field(() => Int, { description: 'All deliveries matching the filters, across pages.' })
   totalCount!: number;
