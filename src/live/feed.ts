@@ -79,7 +79,12 @@ export function startFeed(opts: FeedOptions): Feed {
   const stopListening = opts.publisher.onStored((stored) => {
     if (last !== undefined && stored.length > 0 && sequenceNumber(stored[0]!._id) === last + 1) {
       last += stored.length;
-      for (const doc of stored) deliver(doc);
+      try {
+        for (const doc of stored) deliver(doc);
+      } catch (err) {
+        // Never the publisher's failure: its events are stored. (Delivery is the hub's; it does not throw.)
+        opts.log.warn({ err }, 'could not deliver a live event to this server\'s subscribers');
+      }
       return;
     }
     published = true;

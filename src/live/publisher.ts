@@ -14,6 +14,7 @@
 // And the newest number is remembered: "n exists" is checked with a point lookup, the one query FerretDB 1.24
 // answers without reading the whole collection, instead of looking for the newest with a sort that does.
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
 import { insertInOrderUntilDuplicate } from '../db/writes.js';
@@ -26,6 +27,8 @@ export { RETAINED_EVENTS } from './live-event.model.js';
 const PRUNE_EVERY = 50;
 /** Each failed attempt means another publisher succeeded; this many in a row means something else is wrong. */
 const MAX_ATTEMPTS = 50;
+/** The longest random pause between two tries. */
+const MAX_BACKOFF_MS = 50;
 /** Changes stored by one insert at most: a whole sweep batch (COMPLETION_BATCH_SIZE ≤ 1000) in one command. */
 const MAX_GROUP = 1000;
 
@@ -99,6 +102,10 @@ export class LivePublisher implements Publisher {
       if (attempt >= MAX_ATTEMPTS) throw new Error(`could not number a live event after ${MAX_ATTEMPTS} attempts`);
       rest = rest.slice(storedCount);
       this.#newestKnown = undefined;
+      // Another process took the number. A random pause before the next try, growing with the tries: without it,
+      // a publisher that has to look the newest number up again (a scan on FerretDB) kept losing to ones that
+      // had not, until it gave up (seen with 4 publishers under a busy test run).
+      await sleep(Math.random() * Math.min(2 ** attempt, MAX_BACKOFF_MS));
     }
   }
 

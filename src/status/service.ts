@@ -173,7 +173,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
       }),
     );
     for (const claim of claims) crash('after-handover', claim.event.to);
-    await markDispatched(handedOver.filter((id): id is string => id !== undefined));
+    await markDispatched(handedOver.filter((id): id is string => id !== undefined), database);
   }
 
   /** Hands over now, or passes the hand-over to `afterCommit` (it then runs there, its failure logged). */
@@ -208,7 +208,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     await applyClaims([claim], database);
     if (!(await isApplied(claim))) {
       // Its reservation moved on without it (a change of the same version won by other means): no effects.
-      await markDispatched([claim._id]);
+      await markDispatched([claim._id], database);
       return false;
     }
     await handOver([claim]);
