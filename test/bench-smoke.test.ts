@@ -32,6 +32,10 @@ const EXPECTED: Record<string, Record<string, string[]>> = {
           'model_ops_per_s_per_api_core',
           'model_latency_floor_ms',
           'model_stack_floor_api_cpu_ms',
+          // The mutations from 16 clients at once.
+          'api_cpu_ms_per_op_at_16',
+          'api_commands_per_op_at_16',
+          'model_ops_per_s_per_api_core_at_16',
         ],
       ]),
     ),

@@ -95,3 +95,22 @@ test('a page of 20 reservations with their history and customers takes at most 3
   });
   expect({ most: paths.most <= 3 ? 'at most 3' : paths.most, each: paths.each }).toEqual({ most: 'at most 3', each: paths.each });
 });
+
+test('concurrent mutations share their hand-over: fewer job inserts than changes, every change handed over once', async () => {
+  const CONCURRENT = 16;
+  const from = performance.now();
+  const created = await Promise.all(
+    Array.from({ length: CONCURRENT }, async () => (await gqlTimed(api.url, CREATE, { input: { startTime: startTime(), partySize: 2 } }, customer.token)).data),
+  );
+  await handedOver();
+  const made = created.map((d) => new Types.ObjectId(d.createReservation.id as string));
+  // Each change still got its own effects: its claim dispatched, its admin email's job stored (no worker runs here).
+  expect(await StatusClaim.countDocuments({ reservation: { $in: made }, dispatched: true })).toBe(CONCURRENT);
+  const jobs = await StatusClaim.db.collection('agendaJobs').countDocuments({ name: 'send-new-reservation-admin-notification', 'data.reservationId': { $in: made.map(String) } });
+  expect(jobs).toBe(CONCURRENT);
+  // One after another, each change's hand-over is one jobs insert (the tests above). Here the changes committed
+  // while a hand-over was under way went in the next one, together: 16 changes, fewer inserts.
+  const jobInserts = proxy.between(from).filter((c) => c.name === 'insert' && c.collection === 'agendaJobs').length;
+  expect(jobInserts).toBeGreaterThanOrEqual(1);
+  expect(jobInserts).toBeLessThan(CONCURRENT);
+});

@@ -77,10 +77,12 @@ export function startFeed(opts: FeedOptions): Feed {
   // very next numbers (the usual case on an API server that makes the changes its subscribers watch). Otherwise
   // someone else's events come first: the feed wakes and reads them all in order.
   const stopListening = opts.publisher.onStored((stored) => {
-    if (last !== undefined && stored.length > 0 && sequenceNumber(stored[0]!._id) === last + 1) {
-      last += stored.length;
+    // (Some may have been read already: a read in flight when they were stored. Those are not delivered twice.)
+    if (last !== undefined && stored.length > 0 && sequenceNumber(stored[0]!._id) <= last + 1) {
+      const from = last;
+      last = Math.max(last, sequenceNumber(stored[stored.length - 1]!._id));
       try {
-        for (const doc of stored) deliver(doc);
+        for (const doc of stored) if (sequenceNumber(doc._id) > from) deliver(doc);
       } catch (err) {
         // Never the publisher's failure: its events are stored. (Delivery is the hub's; it does not throw.)
         opts.log.warn({ err }, 'could not deliver a live event to this server\'s subscribers');

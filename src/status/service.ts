@@ -127,6 +127,9 @@ export function cancellationClosed(startTime: Date, now: Date, c: Pick<Config, '
 /** The paths of a new reservation whose values come from the caller: what `Reservation.validate` checks. */
 const NEW_RESERVATION_PATHS = Object.freeze(['reference', 'customer', 'startTime', 'partySize', 'notes', 'status']);
 
+/** Changes handed over together at most (their jobs, live events and claims: one command each). */
+const MAX_HANDOVER_GROUP = 200;
+
 /** How long a change that lost its claim waits for the winner to apply before finishing the winner's change itself. */
 const STALLED_WINNER_MS = 2_000;
 
@@ -176,14 +179,36 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     await markDispatched(handedOver.filter((id): id is string => id !== undefined), database);
   }
 
-  /** Hands over now, or passes the hand-over to `afterCommit` (it then runs there, its failure logged). */
+  /**
+   * Hand-overs passed to `afterCommit` are grouped: what is committed while one group is being handed over goes in
+   * the next, together — one subscriptions read, one jobs insert, one live-event insert, one claims mark for all of
+   * them — as the live publisher groups its inserts. One request at a time changes nothing; concurrent requests
+   * share their hand-over's commands. (A process that dies with changes still queued here loses nothing: each is an
+   * undispatched claim, which dispatch-pending-effects finishes.)
+   */
+  const deferred: StatusClaimRecord[] = [];
+  let handingOver = false;
+
+  async function handOverDeferred(): Promise<void> {
+    handingOver = true;
+    try {
+      while (deferred.length > 0) {
+        await handOver(deferred.splice(0, MAX_HANDOVER_GROUP)).catch((err: unknown) => {
+          log.warn({ err }, 'could not mark status changes dispatched; dispatch-pending-effects will hand them over again');
+        });
+      }
+    } finally {
+      handingOver = false;
+    }
+  }
+
+  /** Hands over now, or passes the hand-over to `afterCommit` (it then runs there, grouped, its failure logged). */
   async function handOverOrDefer(claims: StatusClaimRecord[], afterCommit: AfterCommit | undefined): Promise<void> {
     if (!afterCommit) return handOver(claims);
-    afterCommit(() =>
-      handOver(claims).catch((err: unknown) => {
-        log.warn({ err }, 'could not mark status changes dispatched; dispatch-pending-effects will hand them over again');
-      }),
-    );
+    afterCommit(async () => {
+      deferred.push(...claims);
+      if (!handingOver) await handOverDeferred();
+    });
   }
 
   /** Claims and applies: the changes that won, committed. */
