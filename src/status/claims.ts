@@ -99,21 +99,15 @@ export async function isApplied(claim: StatusClaimRecord): Promise<boolean> {
 }
 
 /**
- * Marks claims whose effects were handed over: one command. As one `_id` statement per claim when they fit one
- * command (a mutation's hand-over: FerretDB answers an `_id` equality from its index, and reads every claim not yet
- * dispatched for `$in`), as one `$in` update when they would not (a sweep batch; FerretDB takes 8 statements per
- * command). On MongoDB both are one index-served command.
+ * Marks claims whose effects were handed over: one `_id` statement per claim, in as few commands as the server
+ * takes them (one on MongoDB, whatever the count). Not one `$in` update: FerretDB answers an `_id` equality from its
+ * index, but reads every claim ever made for `$in` (its other filters cannot narrow a scan either), which held its
+ * one writer for longer the more changes there had been (api-create's tail latency).
  */
 export async function markDispatched(ids: string[], capabilities: DatabaseCapabilities): Promise<void> {
   if (ids.length === 0) return;
   const update = { $set: { dispatched: true } };
-  if (ids.length <= capabilities.updatesPerCommand) {
-    await bulkUpdate(StatusClaim.collection, ids.map((_id) => ({ updateOne: { filter: { _id, dispatched: false }, update } })) as never[], capabilities);
-    return;
-  }
-  // `dispatched: false` changes nothing on MongoDB (the _id index finds them) but lets FerretDB narrow its read to
-  // the claims not yet dispatched instead of every claim ever made (it cannot use an index for `$in`).
-  await StatusClaim.collection.updateMany({ _id: { $in: ids }, dispatched: false } as never, update);
+  await bulkUpdate(StatusClaim.collection, ids.map((_id) => ({ updateOne: { filter: { _id, dispatched: false }, update } })) as never[], capabilities);
 }
 
 /** Undispatched claims older than `before`, oldest first: changes whose process stopped before handing them over. */
