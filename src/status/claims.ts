@@ -99,16 +99,27 @@ export async function isApplied(claim: StatusClaimRecord): Promise<boolean> {
 }
 
 /**
- * Marks claims whose effects were handed over: one `_id` statement per claim, in as few commands as the server
- * takes them (one on MongoDB, whatever the count). Not one `$in` update: FerretDB answers an `_id` equality from its
- * index, but reads every claim ever made for `$in` (its other filters cannot narrow a scan either), which held its
- * one writer for longer the more changes there had been (api-create's tail latency).
+ * Marks claims whose effects were handed over. On MongoDB either way below is one index-served command. On FerretDB
+ * they differ: it answers an `_id` equality from its index, but reads every claim ever made for an `_id` `$in` (its
+ * other filters cannot narrow the scan either). So a group of up to BY_ID_AT_MOST claims (a mutation's hand-over,
+ * those of concurrent requests together) is one `_id` statement each, in commands of as many as the server takes
+ * (8 on FerretDB); a larger one (a sweep batch) is one `$in` update, where FerretDB's 8-statement commands would cost
+ * more than the scan. Measured on FerretDB/SQLite: api-create (groups of about 16–32) went from 170 to 336 req/s and
+ * its p99 from 2.3 to 0.8 s by `_id`; the sweep (groups of 200) ran at 36 docs/s by `_id` against 51 with `$in`.
  */
 export async function markDispatched(ids: string[], capabilities: DatabaseCapabilities): Promise<void> {
   if (ids.length === 0) return;
   const update = { $set: { dispatched: true } };
-  await bulkUpdate(StatusClaim.collection, ids.map((_id) => ({ updateOne: { filter: { _id, dispatched: false }, update } })) as never[], capabilities);
+  if (ids.length <= BY_ID_AT_MOST) {
+    await bulkUpdate(StatusClaim.collection, ids.map((_id) => ({ updateOne: { filter: { _id, dispatched: false }, update } })) as never[], capabilities);
+    return;
+  }
+  // `dispatched: false` changes nothing on MongoDB (the _id index finds them) but narrows what FerretDB writes back.
+  await StatusClaim.collection.updateMany({ _id: { $in: ids }, dispatched: false } as never, update);
 }
+
+/** The most claims marked by one `_id` statement each (see markDispatched). */
+const BY_ID_AT_MOST = 64;
 
 /** Undispatched claims older than `before`, oldest first: changes whose process stopped before handing them over. */
 export function pendingClaims(before: Date, limit: number): Promise<StatusClaimRecord[]> {
