@@ -99,27 +99,29 @@ export async function isApplied(claim: StatusClaimRecord): Promise<boolean> {
 }
 
 /**
- * Marks claims whose effects were handed over. On MongoDB either way below is one index-served command. On FerretDB
- * they differ: it answers an `_id` equality from its index, but reads every claim ever made for an `_id` `$in` (its
- * other filters cannot narrow the scan either). So a group of up to BY_ID_AT_MOST claims (a mutation's hand-over,
- * those of concurrent requests together) is one `_id` statement each, in commands of as many as the server takes
- * (8 on FerretDB); a larger one (a sweep batch) is one `$in` update, where FerretDB's 8-statement commands would cost
- * more than the scan. Measured on FerretDB/SQLite: api-create (groups of about 16–32) went from 170 to 336 req/s and
- * its p99 from 2.3 to 0.8 s by `_id`; the sweep (groups of 200) ran at 36 docs/s by `_id` against 51 with `$in`.
+ * How a hand-over's claims are marked dispatched. On MongoDB both are one index-served command. On FerretDB they
+ * differ: it answers an `_id` equality from its index, but reads every claim ever made for an `_id` `$in` (its other
+ * filters cannot narrow the scan either).
+ * - `each by id`: one `_id` statement per claim, in commands of as many as the server takes (8 on FerretDB). For
+ *   mutations, one or a group of concurrent ones: their cost stays with the group, however many claims there are.
+ *   (Measured on FerretDB/SQLite: api-create went from 170 to 336 req/s and its p99 from 2.3 to 0.8 s. With `$in`
+ *   above a size instead, a slow hand-over made the next group bigger, which then scanned: 120 req/s, p99 2.6 s.)
+ * - `as one batch`: one `$in` update. For a batch of a fixed size that the process chose (a sweep batch of 200),
+ *   where 25 commands of 8 statements cost FerretDB more than its scan (the sweep bench: 51 against 36 docs/s).
  */
-export async function markDispatched(ids: string[], capabilities: DatabaseCapabilities): Promise<void> {
+export type MarkClaims = 'each by id' | 'as one batch';
+
+/** Marks claims whose effects were handed over (see MarkClaims). */
+export async function markDispatched(ids: string[], capabilities: DatabaseCapabilities, how: MarkClaims = 'each by id'): Promise<void> {
   if (ids.length === 0) return;
   const update = { $set: { dispatched: true } };
-  if (ids.length <= BY_ID_AT_MOST) {
+  if (how === 'each by id') {
     await bulkUpdate(StatusClaim.collection, ids.map((_id) => ({ updateOne: { filter: { _id, dispatched: false }, update } })) as never[], capabilities);
     return;
   }
   // `dispatched: false` changes nothing on MongoDB (the _id index finds them) but narrows what FerretDB writes back.
   await StatusClaim.collection.updateMany({ _id: { $in: ids }, dispatched: false } as never, update);
 }
-
-/** The most claims marked by one `_id` statement each (see markDispatched). */
-const BY_ID_AT_MOST = 64;
 
 /** Undispatched claims older than `before`, oldest first: changes whose process stopped before handing them over. */
 export function pendingClaims(before: Date, limit: number): Promise<StatusClaimRecord[]> {

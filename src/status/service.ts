@@ -22,6 +22,7 @@ import { StatusClaim, type StatusClaimRecord } from '../models/status-claim.js';
 import { ReservationStatus } from '../models/status.js';
 import { newStatusEvent } from '../models/status-event.js';
 import {
+  type MarkClaims,
   applyClaims,
   asApplied,
   changeOf,
@@ -139,7 +140,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
 
   /** Hands over the effects of applied changes, then marks their claims dispatched. A batch's live events are
    *  handed over together, so the publisher stores them in one group insert rather than one by one. */
-  async function handOver(claims: StatusClaimRecord[]): Promise<void> {
+  async function handOver(claims: StatusClaimRecord[], claimsMarked: MarkClaims = 'each by id'): Promise<void> {
     // Read after the changes were claimed: an endpoint created before a change is seen; one created after it would
     // not be sent that change anyway (it gets the changes made after its creation).
     const webhookEventTypes = await deps.webhooks?.eventTypes().catch((err: unknown) => {
@@ -176,7 +177,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
       }),
     );
     for (const claim of claims) crash('after-handover', claim.event.to);
-    await markDispatched(handedOver.filter((id): id is string => id !== undefined), database);
+    await markDispatched(handedOver.filter((id): id is string => id !== undefined), database, claimsMarked);
   }
 
   /**
@@ -222,7 +223,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
 
   async function changeStatuses(requests: TransitionRequest[]): Promise<StatusChange[]> {
     const won = await commit(requests);
-    await handOver(won);
+    await handOver(won, 'as one batch');
     return won.map(changeOf);
   }
 
