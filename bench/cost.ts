@@ -20,6 +20,11 @@
 //
 // Model rows: the throughput one API core gives at these CPU figures (1000 / api_cpu_ms_per_op) and the latency
 // floor at MODEL_RTT_MS per round trip (the request path's commands are sequential, plus the API CPU).
+//
+// Beside them, measured in the same run: the floors (`graphql-floor`: `{ __typename }` through the same server;
+// `driver-floor`: one command from a process with only the driver) and each operation's stack floor from them; and
+// the operations again from CONCURRENCY clients at once (`…_at_16`), where concurrent hand-overs are grouped.
+// BENCH_CPU_PROF=<dir> records a V8 profile per process per operation (bench/support/profiler.ts).
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { Types } from 'mongoose';
