@@ -142,6 +142,15 @@ export const cost: Benchmark = {
       ctx.goal({ benchmark: 'cost', variant: 'idle', metric: 'api_commands_per_s', goal: `≤ ${TARGETS.idle.commands}`, below: TARGETS.idle.commands + 1e-9 });
       ctx.goal({ benchmark: 'cost', variant: 'idle', metric: 'api_cpu_ms_per_s', goal: `≤ ${TARGETS.idle.apiCpuMs} ms`, below: TARGETS.idle.apiCpuMs + 1e-9 });
 
+      /** The API server's CPU ms and commands per operation between two samples, its idle rate subtracted. */
+      const apiPerOp = (from: Sample, to: Sample, count: number) => {
+        const seconds = (to.t - from.t) / 1000;
+        return {
+          apiCpu: (to.api - from.api - idle.apiCpuMsPerS * seconds) / count,
+          apiCommands: (apiProxy.between(from.t, to.t).length - idle.apiCommandsPerS * seconds) / count,
+        };
+      };
+
       /**
        * Runs `op` n times one after another, then waits for `settled`; records the operation's rows. `op` resolves
        * when its response has arrived.
@@ -182,8 +191,7 @@ export const cost: Benchmark = {
         const api = apiProxy.between(from.t, to.t);
         const wrk = workerProxy.between(from.t, to.t);
         const total = (api.length + wrk.length - (idle.apiCommandsPerS + idle.workerCommandsPerS) * seconds) / perOp;
-        const apiUntil = apiDone ?? to;
-        const apiCpu = (apiUntil.api - from.api - (idle.apiCpuMsPerS * (apiUntil.t - from.t)) / 1000) / perOp;
+        const { apiCpu, apiCommands } = apiPerOp(from, apiDone ?? to, perOp);
         const workerCpu = (to.worker - from.worker - idle.workerCpuMsPerS * seconds) / perOp;
         const params = { operations: count, perOp: variant === 'sweep-batch' ? `batch of ${SWEEP_BATCH}` : 'operation', seconds: sig(seconds) };
         const row = (metric: string, value: number, extra: Record<string, unknown> = {}) =>
@@ -212,7 +220,7 @@ export const cost: Benchmark = {
             params: { rttMs: MODEL_RTT_MS, from: 'commands_request_path × rtt + api_cpu_ms_per_op' },
           });
         }
-        return { apiCpu, apiCommands: (api.length - idle.apiCommandsPerS * seconds) / perOp };
+        return { apiCpu, apiCommands };
       };
 
       // The floors this machine and this stack set, measured beside the operations: what a request costs the API
@@ -290,8 +298,7 @@ export const cost: Benchmark = {
         if (variant !== 'reservations') expected += count;
         await settle(db, stub, expected);
         const seconds = (to.t - from.t) / 1000;
-        const apiCommands = (apiProxy.between(from.t, to.t).length - idle.apiCommandsPerS * seconds) / count;
-        const apiCpu = (to.api - from.api - idle.apiCpuMsPerS * seconds) / count;
+        const { apiCpu, apiCommands } = apiPerOp(from, to, count);
         const params = {
           operations: count,
           concurrency: CONCURRENCY,

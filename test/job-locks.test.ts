@@ -29,8 +29,13 @@ afterAll(async () => {
 });
 
 /** A worker running `name` (10 at once), counting each job's runs by its data's `i`. */
-async function startCounting(name: string, runs: Map<number, number>, onRun?: (i: number, agenda: Agenda) => Promise<void>): Promise<Agenda> {
-  const agenda = createAgenda(config, db, `joblocks-${name}`);
+async function startCounting(
+  name: string,
+  runs: Map<number, number>,
+  onRun?: (i: number, agenda: Agenda) => Promise<void>,
+  workerConfig = config,
+): Promise<Agenda> {
+  const agenda = createAgenda(workerConfig, db, `joblocks-${name}`);
   agenda.notifyVia(new InMemoryNotificationChannel());
   agenda.define<{ i: number }>(
     name,
@@ -65,3 +70,14 @@ test('one worker runs each of 200 due jobs once, while the jobs it schedules its
   const twice = [...runs.entries()].filter(([, n]) => n !== 1);
   expect({ ran: runs.size, ranOtherThanOnce: twice }).toEqual({ ran: 200, ranOtherThanOnce: [] });
 }, 90_000);
+
+test("the jobs a worker's own hand-over inserts start at once, not at its next poll", async () => {
+  const name = 'own-schedule';
+  const runs = new Map<number, number>();
+  // Polls 30 s apart: after the first, within the 10 s waited below only the announcement of a job can start one.
+  worker = await startCounting(name, runs, undefined, parseConfig(baseEnv(uri, { JOB_POLL_INTERVAL: '30 seconds' })));
+  await sleep(500);
+  // As a worker's sweep or completion hands a change over: AgendaScheduler's one insert, on the worker's agenda.
+  await new AgendaScheduler(worker).schedule([{ name: name as JobName, data: { reservationId: '', eventId: '', i: 1 } as never, uniqueKey: `${name}:1` }]);
+  await pollUntil(async () => runs.get(1) ?? 0, (n) => n === 1, 'the job to run', 10_000);
+}, 30_000);

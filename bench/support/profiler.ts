@@ -112,14 +112,10 @@ export function summarize(profile: CpuProfile): ProfileSummary {
 /** A frame's origin: `mongoose`, `node:internal`, `project`, `(garbage collector)`, `(program)`. */
 function originOf(url: string, functionName: string): string {
   if (!url) return functionName.startsWith('(') ? functionName : '(native)';
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url.replace(/\\/g, '/'));
-  if (pkg) {
-    const nested = [...url.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)].map((m) => m[1]!);
-    // A package's bundled dependency (mongoose's own mongodb driver) is counted as that dependency.
-    return nested[nested.length - 1] ?? pkg[1]!;
-  }
+  // The innermost package: a package's bundled dependency (mongoose's own mongodb driver) counts as that dependency.
+  const packages = [...url.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)].map((m) => m[1]!);
+  if (packages.length > 0) return packages[packages.length - 1]!;
   if (url.startsWith('node:')) return 'node:internal';
-  if (url.includes('/dist/src/')) return 'project';
   return url.startsWith('file:') ? 'project' : url;
 }
 

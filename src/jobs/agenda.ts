@@ -6,7 +6,7 @@
 // handler is safe to run twice: emails are claimed per attempt (mail/deliver.ts), status changes per version
 // (src/status/claims.ts). On MongoDB the lock holds and this is merely never exercised.
 import { createHash } from 'node:crypto';
-import { Agenda, type Job } from 'agenda';
+import { Agenda, type Job, type JobId } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import humanInterval from 'human-interval';
 import mongoose, { Types } from 'mongoose';
@@ -15,7 +15,7 @@ import type { Database } from '../db/connect.js';
 import { insertEachOnce, isDuplicateKey } from '../db/writes.js';
 import type { ScheduledJob, UnscheduledJobs } from '../status/effects.js';
 import type { Scheduler } from '../status/service.js';
-import { dueNamesBackend } from './due-names.js';
+import { dueNamesBackend, type DueNamesRepository } from './due-names.js';
 
 export const AGENDA_COLLECTION = 'agendaJobs';
 
@@ -30,8 +30,13 @@ export function createAgenda(c: Config, db: Database, name?: string): Agenda {
   const mongo = db.connection.db as never;
   const gated = db.capabilities.indexedJobLocks
     ? undefined
-    : dueNamesBackend({ mongo, db: { collection: AGENDA_COLLECTION } }, intervalMs(c.JOB_POLL_INTERVAL));
-  const agenda = new Agenda({
+    : dueNamesBackend(
+        { mongo, db: { collection: AGENDA_COLLECTION } },
+        intervalMs(c.JOB_POLL_INTERVAL),
+        // Read when a job finishes, by then of the agenda made below.
+        (job) => agenda.definitions[job]?.removeOnComplete === true,
+      );
+  const agenda: Agenda = new Agenda({
     // Mongoose bundles its own copy of the driver (the backend's may differ in its patch version), hence the cast;
     // both share one bson package, so documents and ObjectIds pass between them unchanged.
     backend: gated ?? new MongoBackend({ mongo, collection: AGENDA_COLLECTION }),
@@ -39,7 +44,6 @@ export function createAgenda(c: Config, db: Database, name?: string): Agenda {
     defaultLockLifetime: intervalMs(c.JOB_LOCK_LIFETIME),
     ...(name ? { name } : {}),
   });
-  if (gated) gated.repository.removedOnSuccess = (job) => agenda.definitions[job]?.removeOnComplete === true;
   return agenda;
 }
 
@@ -71,18 +75,23 @@ export class AgendaScheduler implements Scheduler {
   /**
    * One insert for all of them, each job's _id derived from its key (jobIdFor): a job already there is left
    * alone, as Agenda's own insert-only save would (which costs a findAndModify per job). The documents are the ones
-   * Agenda makes (`create` and `schedule`), so workers lock and run them as their own.
+   * Agenda makes (`create` and `schedule`), so workers lock and run them as their own. What Agenda's save does
+   * next is done too: in a worker, the jobs it inserted are announced on its notification channel (and to the
+   * FerretDB lock path, due-names.ts), so a completion's email starts at once rather than at the next poll.
    */
   async schedule(jobs: readonly ScheduledJob[]): Promise<void> {
-    await insertEachOnce(
-      agendaJobs(),
-      jobs.map(({ name, data, runAt, uniqueKey }) => ({
-        ...this.agenda.create(name, data).schedule(runAt ?? new Date()).attrs,
-        _id: jobIdFor(uniqueKey),
-        lockedAt: null,
-        lastModifiedBy: null,
-      })),
-    );
+    const made = jobs.map(({ name, data, runAt, uniqueKey }) => {
+      const job = this.agenda.create(name, data).schedule(runAt ?? new Date());
+      return { job, doc: { ...job.attrs, _id: jobIdFor(uniqueKey), lockedAt: null, lastModifiedBy: null } };
+    });
+    const inserted = new Set(await insertEachOnce(agendaJobs(), made.map((m) => m.doc)));
+    const announce = this.agenda.db as Partial<Pick<DueNamesRepository, 'jobScheduled'>>;
+    for (const { job, doc } of made) {
+      if (!inserted.has(doc)) continue;
+      job.attrs._id = doc._id.toHexString() as JobId;
+      announce.jobScheduled?.(job.attrs);
+      if (this.agenda.hasNotificationChannel()) await this.agenda.publishJobNotification(job);
+    }
   }
 
   /**

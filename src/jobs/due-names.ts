@@ -11,7 +11,8 @@
 //
 // What this repository changes, and only where the server is FerretDB (DatabaseCapabilities.indexedJobLocks):
 //  - one `distinct` per poll (Agenda's filter, for every name at once) says which names have a job to lock; the
-//    others are not asked. A job this process saves to run before the next poll makes its name due at once, so
+//    others are not asked. A job this process saves (or schedules, agenda.ts) to run before the next poll makes its
+//    name due at once, so
 //    Agenda's in-process notifications still run it without waiting; jobs other processes schedule are seen at
 //    the next poll, as before;
 //  - one scan of a due name reads its next CANDIDATES jobs in Agenda's order, and each is then locked by its _id
@@ -45,19 +46,21 @@ export class DueNamesRepository extends MongoJobRepository {
   private due?: Answer<Promise<Set<string>>>;
   /** When this process last saved a job of the name due before the next poll (read with the answer above). */
   private readonly savedAt = new Map<string, number>();
+  /** Per name, the due jobs read by its last scan and not yet tried (see dueJobs). */
+  private readonly candidates = new Map<string, Answer<Candidate[]>>();
+  /** The lock query of each name in flight in this process (see getNextJobToRun). */
+  private readonly locking = new Map<string, Promise<unknown>>();
 
   constructor(
     config: MongoJobRepositoryConfig,
     /** How long one answer serves: shorter than the poll interval, so each poll asks once. */
     private readonly freshForMs: number,
+    /** Whether a successful run of the job named is removed (`removeOnComplete`): asked at run time, of the agenda
+     *  this repository is built for (which holds the definitions, and is made after it). */
+    private readonly removedOnSuccess: (name: string) => boolean,
   ) {
     super(config);
   }
-
-  /** Per name, the due jobs read by its last scan and not yet tried (see dueJobs). */
-  private readonly candidates = new Map<string, Answer<Candidate[]>>();
-  /** The lock query of each name in flight in this process (see getNextJobToRun). */
-  private readonly locking = new Map<string, Promise<unknown>>();
 
   /**
    * The next job of one name, locked; one at a time per name in this process. Agenda starts one per poll and one per
@@ -153,9 +156,6 @@ export class DueNamesRepository extends MongoJobRepository {
     return saved;
   }
 
-  /** Whether a successful run of the job named is removed (`removeOnComplete`); set once the agenda exists. */
-  removedOnSuccess: (name: string) => boolean = () => false;
-
   override async saveJobState(...args: Parameters<MongoJobRepository['saveJobState']>): Promise<void> {
     // The state saved at the end of a successful one-time run of a job Agenda removes on success: the removal
     // follows at once, so the write is only another turn at FerretDB's writer (a quarter of a sent email's job
@@ -177,6 +177,11 @@ export class DueNamesRepository extends MongoJobRepository {
       !(failedAt && new Date(failedAt) >= new Date(lastRunAt)) &&
       this.removedOnSuccess(job.name)
     );
+  }
+
+  /** A job this process scheduled without Agenda's save (AgendaScheduler's one insert): as after a save, below. */
+  jobScheduled(job: Pick<JobParameters, 'name' | 'nextRunAt' | 'disabled'>): void {
+    this.markDue(job);
   }
 
   /** A job this process made due before the next poll: its name is asked at once. */
@@ -207,8 +212,12 @@ export class DueNamesRepository extends MongoJobRepository {
 }
 
 /** Agenda's MongoDB backend with the repository above (no notification channel, the connection not its own). */
-export function dueNamesBackend(config: MongoJobRepositoryConfig, pollIntervalMs: number): AgendaBackend & { repository: DueNamesRepository } {
-  const repository = new DueNamesRepository(config, Math.max(1, Math.floor(pollIntervalMs / 2)));
+export function dueNamesBackend(
+  config: MongoJobRepositoryConfig,
+  pollIntervalMs: number,
+  removedOnSuccess: (name: string) => boolean,
+): AgendaBackend & { repository: DueNamesRepository } {
+  const repository = new DueNamesRepository(config, Math.max(1, Math.floor(pollIntervalMs / 2)), removedOnSuccess);
   return {
     name: 'MongoDB (lock queries only for due job names)',
     repository,
